@@ -1,0 +1,84 @@
+/*
+ * hakmem: a NUMA-aware, huge-page-backed malloc for Linux servers.
+ *
+ * Preloaded (LD_PRELOAD=libhakmem.so) or linked (-lhakmem), hakmem replaces
+ * malloc, free, the rest of the C allocation interface and every C++
+ * operator new and delete. This header adds hakmem's own calls: the same
+ * allocation functions under hkm_ names (usable without replacing malloc),
+ * trimming, and a statistics snapshot.
+ *
+ * Every function is thread-safe. None throws.
+ */
+#ifndef HAKMEM_H
+#define HAKMEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HKM_VERSION_MAJOR 0
+#define HKM_VERSION_MINOR 1
+
+/* The library's version, "MAJOR.MINOR.PATCH". */
+const char* hkm_version(void);
+
+/* malloc, free, calloc, realloc and aligned_alloc with the C library's
+ * semantics: null and errno = ENOMEM when memory is exhausted or a size
+ * overflows; hkm_realloc(p, 0) frees p and returns null; hkm_aligned_alloc
+ * takes any power-of-two alignment (EINVAL otherwise). */
+void* hkm_malloc(size_t size);
+void hkm_free(void* ptr);
+void* hkm_calloc(size_t count, size_t size);
+void* hkm_realloc(void* ptr, size_t size);
+void* hkm_aligned_alloc(size_t alignment, size_t size);
+
+/* Bytes usable in the block at ptr (at least what was asked for); 0 for
+ * null. Also answers for pointers the C library's malloc made. */
+size_t hkm_usable_size(const void* ptr);
+
+/* Gives free memory back to the OS: the calling thread's cache, the empty
+ * slabs of idle threads, empty SuperSlabs and cached huge blocks. Returns
+ * the bytes purged or unmapped. */
+size_t hkm_trim(void);
+
+/* A statistics snapshot, summed over every thread. Counts are exact once
+ * the threads that allocate are quiet; while they run, each figure is exact
+ * but they are not taken at one instant. */
+struct hkm_stats {
+  uint64_t allocations;     /* blocks handed out, ever (all tiers) */
+  uint64_t frees;           /* blocks given back, ever */
+  uint64_t remote_frees;    /* the part of frees made by another thread than the owner's */
+  uint64_t live_blocks;     /* allocations - frees */
+  uint64_t bytes_in_use;    /* live blocks x their block size */
+  uint64_t bytes_cached;    /* free blocks held in thread caches and the huge cache */
+  uint64_t bytes_mapped;    /* address space hakmem holds from the OS */
+  uint64_t superslabs_mapped; /* 2 MiB SuperSlabs mapped now */
+  uint64_t huge_live_blocks;
+  uint64_t huge_live_bytes;
+  uint64_t threads_active;  /* heaps attached to a running thread */
+  uint64_t threads_idle;    /* heaps left by exited threads, awaiting reuse */
+  uint64_t os_map_calls;
+  uint64_t os_unmap_calls;
+  uint64_t os_madvise_calls;
+  uint64_t hugetlb_fallbacks; /* hugetlb allowed but refused by the kernel */
+  uint64_t thp_fallbacks;     /* THP advice refused */
+  uint64_t map_failures;      /* every backing refused: ENOMEM */
+};
+
+/* Fills *out (whose size the caller passes, for forward compatibility:
+ * fields beyond out_size are not written). Returns 0, or -1 with errno =
+ * EINVAL for a null pointer or a size smaller than the first field. */
+int hkm_stats_get(struct hkm_stats* out, size_t out_size);
+
+/* Writes the human-readable report (the one HAKMEM_STATS=1 prints at
+ * exit) to the file descriptor fd. */
+void hkm_stats_print(int fd);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* HAKMEM_H */

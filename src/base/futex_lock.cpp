@@ -1,0 +1,62 @@
+#include "base/futex_lock.h"
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "base/build_config.h"
+#include "base/format.h"
+
+namespace hakmem {
+
+namespace {
+
+long futex(std::atomic<std::uint32_t>* word, int op, std::uint32_t value) {
+  // FUTEX_PRIVATE_FLAG: the word is never shared between processes. The call
+  // may fail with EAGAIN or EINTR; callers loop. errno is preserved because
+  // allocation entry points must not change it on success.
+  int saved = errno;
+  long r = syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), op | FUTEX_PRIVATE_FLAG,
+                   value, nullptr, nullptr, 0);
+  errno = saved;
+  return r;
+}
+
+// Debug-only record of the ranks this thread holds, as a bit set (ranks are
+// small and few, one bit each).
+HAKMEM_TLS std::uint32_t t_held_ranks = 0;
+
+}  // namespace
+
+void FutexLock::lock_contended() {
+  // Classic three-state futex mutex (Drepper, "Futexes Are Tricky", mutex 2).
+  std::uint32_t c = state_.exchange(kContended, std::memory_order_acquire);
+  while (c != kUnlocked) {
+    futex(&state_, FUTEX_WAIT, kContended);
+    c = state_.exchange(kContended, std::memory_order_acquire);
+  }
+}
+
+void FutexLock::wake_one() { futex(&state_, FUTEX_WAKE, 1); }
+
+void FutexLock::check_rank_on_acquire() {
+  if constexpr (kDebug) {
+    const std::uint32_t bit = 1u << static_cast<unsigned>(rank_);
+    if (t_held_ranks >= bit) {
+      Formatter f;
+      f.str("hakmem: lock order violation: taking rank ").dec(static_cast<unsigned>(rank_));
+      f.str(" while holding ranks mask ").hex(t_held_ranks).ch('\n');
+      f.write_to(2);
+      __builtin_trap();
+    }
+    t_held_ranks |= bit;
+  }
+}
+
+void FutexLock::note_release() {
+  if constexpr (kDebug) t_held_ranks &= ~(1u << static_cast<unsigned>(rank_));
+}
+
+}  // namespace hakmem

@@ -1,0 +1,79 @@
+// A small mutex on a futex word: no allocation, no pthread state, safe to take
+// in fork handlers and to reset in the child.
+//
+// Layer: base. Any thread. Slow paths only: the fast path takes no lock.
+// Debug builds check lock ranks (lock_rank.h): a thread that takes a lock
+// whose rank is not above every lock it holds aborts with both ranks named.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "base/attributes.h"
+#include "base/lock_rank.h"
+
+namespace hakmem {
+
+class HAKMEM_CAPABILITY("mutex") FutexLock {
+ public:
+  explicit constexpr FutexLock(LockRank rank) : rank_(rank) {}
+  FutexLock(const FutexLock&) = delete;
+  FutexLock& operator=(const FutexLock&) = delete;
+
+  void lock() HAKMEM_ACQUIRE() {
+    check_rank_on_acquire();
+    std::uint32_t expected = kUnlocked;
+    if (!state_.compare_exchange_strong(expected, kLocked, std::memory_order_acquire,
+                                        std::memory_order_relaxed)) {
+      lock_contended();
+    }
+  }
+
+  // For fork handlers, which hold every lock at once, several of one rank.
+  void lock_ignoring_rank() HAKMEM_ACQUIRE() {
+    std::uint32_t expected = kUnlocked;
+    if (!state_.compare_exchange_strong(expected, kLocked, std::memory_order_acquire,
+                                        std::memory_order_relaxed)) {
+      lock_contended();
+    }
+  }
+
+  void unlock() HAKMEM_RELEASE() {
+    note_release();
+    if (state_.exchange(kUnlocked, std::memory_order_release) == kContended) wake_one();
+  }
+
+  // For the child after fork(): the lock's holder, if any, is gone.
+  void reset_after_fork() HAKMEM_NO_THREAD_SAFETY_ANALYSIS {
+    state_.store(kUnlocked, std::memory_order_relaxed);
+    note_release();
+  }
+
+  LockRank rank() const { return rank_; }
+
+ private:
+  static constexpr std::uint32_t kUnlocked = 0;
+  static constexpr std::uint32_t kLocked = 1;
+  static constexpr std::uint32_t kContended = 2;
+
+  HAKMEM_SLOW_PATH void lock_contended();
+  void wake_one();
+  void check_rank_on_acquire();
+  void note_release();
+
+  std::atomic<std::uint32_t> state_{kUnlocked};
+  const LockRank rank_;
+};
+
+class HAKMEM_SCOPED_CAPABILITY LockGuard {
+ public:
+  explicit LockGuard(FutexLock& lock) HAKMEM_ACQUIRE(lock) : lock_(lock) { lock_.lock(); }
+  ~LockGuard() HAKMEM_RELEASE() { lock_.unlock(); }
+  LockGuard(const LockGuard&) = delete;
+  LockGuard& operator=(const LockGuard&) = delete;
+
+ private:
+  FutexLock& lock_;
+};
+
+}  // namespace hakmem

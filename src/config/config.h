@@ -1,0 +1,4 @@
+// Umbrella header of src/config.
+#pragma once
+
+#include "config/options.h"

@@ -1,0 +1,47 @@
+// The HAKMEM_* option table: every environment variable hakmem reads, parsed
+// once at init, validated, with one warning line per bad value.
+//
+// Layer: config. init_options() runs during global init, before any heap
+// exists, and never allocates. Afterwards options() is read-only, except the
+// knobs marked "runtime", which are relaxed atomics a later hkmctl may change
+// and which are read only on slow paths.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string_view>
+
+#include "os/pages.h"
+
+namespace hakmem::config {
+
+enum class Source : std::uint8_t { kDefault, kEnvironment, kInvalid };
+
+struct Options {
+  os::HugePagePolicy huge_pages = os::HugePagePolicy::kAuto;  // HAKMEM_HUGEPAGES
+  bool print_stats_at_exit = false;                            // HAKMEM_STATS
+  bool verbose = false;                                        // HAKMEM_VERBOSE
+  // runtime: how long an empty SuperSlab or a cached huge block keeps its
+  // physical pages before they are purged (HAKMEM_PURGE_DELAY_MS). 0 purges
+  // at once.
+  std::atomic<std::uint64_t> purge_delay_ms{1000};
+};
+
+const Options& options();
+Options& mutable_options();
+
+// Reads the environment. `lookup` returns the value of a variable or null;
+// tests pass their own. Bad values are reported on stderr (one line each)
+// and replaced by the default.
+using EnvLookup = const char* (*)(const char* name);
+void init_options(EnvLookup lookup);
+
+// Exposed for tests: each parses one value and returns false if it is invalid.
+bool parse_bool(std::string_view text, bool* out);
+bool parse_uint(std::string_view text, std::uint64_t max, std::uint64_t* out);
+bool parse_huge_pages(std::string_view text, os::HugePagePolicy* out);
+
+// One line per variable: name, value, where it came from. For HAKMEM_VERBOSE.
+void print_options();
+
+}  // namespace hakmem::config

@@ -1,0 +1,69 @@
+// hakmem's own C API (include/hakmem.h): one-line forwards, plus the stats
+// snapshot in its public, versioned-by-size form.
+//
+// Layer: preload.
+#include "hakmem.h"
+
+#include <cerrno>
+#include <cstring>
+
+#include "base/attributes.h"
+#include "base/build_config.h"
+#include "preload/c_api.h"
+#include "tiers/allocator.h"
+#include "tiers/stats.h"
+
+using namespace hakmem;
+
+extern "C" {
+
+HAKMEM_EXPORT const char* hkm_version(void) { return kVersion; }
+HAKMEM_EXPORT void* hkm_malloc(size_t size) { return tiers::allocate(size); }
+HAKMEM_EXPORT void hkm_free(void* ptr) { tiers::deallocate(ptr); }
+HAKMEM_EXPORT void* hkm_calloc(size_t count, size_t size) { return tiers::allocate_zeroed(count, size); }
+HAKMEM_EXPORT void* hkm_realloc(void* ptr, size_t size) { return tiers::reallocate(ptr, size); }
+HAKMEM_EXPORT void* hkm_aligned_alloc(size_t alignment, size_t size) {
+  return preload::aligned_alloc_impl(alignment, size);
+}
+HAKMEM_EXPORT size_t hkm_usable_size(const void* ptr) { return tiers::usable_size(ptr); }
+HAKMEM_EXPORT size_t hkm_trim(void) { return tiers::trim(); }
+
+HAKMEM_EXPORT int hkm_stats_get(struct hkm_stats* out, size_t out_size) {
+  if (out == nullptr || out_size < sizeof(uint64_t)) {
+    errno = EINVAL;
+    return -1;
+  }
+  tiers::Snapshot s;
+  tiers::take_snapshot(&s);
+  hkm_stats full = {};
+  for (const tiers::TierStats& t : s.tiers) {
+    full.allocations += t.allocations;
+    full.frees += t.frees;
+    full.remote_frees += t.remote_frees;
+    full.live_blocks += t.live_blocks;
+    full.bytes_in_use += t.bytes_in_use;
+    full.bytes_cached += t.bytes_cached;
+  }
+  full.bytes_mapped = s.mapped_bytes;
+  full.superslabs_mapped = s.superslabs_live;
+  full.huge_live_blocks = s.huge.live_blocks;
+  full.huge_live_bytes = s.huge.live_bytes;
+  full.threads_active = s.heaps_active;
+  full.threads_idle = s.heaps_idle;
+  full.os_map_calls = s.mmap_calls;
+  full.os_unmap_calls = s.munmap_calls;
+  full.os_madvise_calls = s.madvise_calls;
+  full.hugetlb_fallbacks = s.hugetlb_fallbacks;
+  full.thp_fallbacks = s.thp_fallbacks;
+  full.map_failures = s.map_failures;
+  std::memcpy(out, &full, out_size < sizeof(full) ? out_size : sizeof(full));
+  return 0;
+}
+
+HAKMEM_EXPORT void hkm_stats_print(int fd) {
+  tiers::Snapshot s;
+  tiers::take_snapshot(&s);
+  tiers::print_snapshot(s, fd);
+}
+
+}  // extern "C"

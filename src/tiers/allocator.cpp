@@ -1,0 +1,260 @@
+// Slow paths of the allocation entry points (allocator.h), and the calls
+// that are never fast: calloc, realloc, aligned allocation, usable size, trim.
+#include "tiers/allocator.h"
+
+#include <cerrno>
+#include <cstring>
+
+#include "base/check.h"
+#include "base/format.h"
+#include "os/libc_fallback.h"
+#include "os/pages.h"
+#include "tiers/bootstrap.h"
+#include "tiers/huge.h"
+#include "tiers/node_pool.h"
+#include "tiers/stats.h"
+
+namespace hakmem::tiers {
+
+namespace {
+
+void* fail_enomem() {
+  errno = ENOMEM;
+  return nullptr;
+}
+
+// The calling thread's heap, attaching one if needed; null if impossible.
+ThreadHeap* current_heap() {
+  ThreadHeap* h = t_heap;
+  if (HAKMEM_LIKELY(h != &g_unattached_heap)) return h;
+  return attach_current_thread();
+}
+
+void* pop_block(ThreadHeap* h, SizeClass c) {
+  Bin& b = h->bins[c];
+  if (b.head == nullptr && !h->refill(c)) return nullptr;
+  void* p = b.head;
+  b.head = *static_cast<void**>(p);
+  b.allocs.inc();
+  if constexpr (kChecked) {
+    if (c != 0) static_cast<std::uintptr_t*>(p)[1] = 0;
+  }
+  return p;
+}
+
+// A block of class c for the calling thread, or null + ENOMEM.
+void* allocate_from_class(SizeClass c) {
+  ThreadHeap* h = current_heap();
+  if (h == nullptr) return fail_enomem();
+  void* p = pop_block(h, c);
+  return p != nullptr ? p : fail_enomem();
+}
+
+[[noreturn]] void report_misuse(const char* what, const void* p, const Slab* unit) {
+  Formatter f;
+  f.str("hakmem: ").str(what).str(" of ").ptr(p);
+  if (unit != nullptr && unit->state != Slab::State::kFree) {
+    f.str(" (size class ").dec(unit->size_class).str(", ").dec(block_size(unit->size_class)).str("-byte blocks)");
+  }
+  f.ch('\n').write_to(2);
+  __builtin_trap();
+}
+
+// Checked builds: p must be the start of a carved block of a live slab, and
+// not already free. Returns the unit's Slab record.
+const Slab& check_small_free(void* p) {
+  const Slab& unit = SuperSlab::unit_slab(p);
+  if (unit.state == Slab::State::kFree || unit.owner == nullptr) report_misuse("invalid free", p, nullptr);
+  const Slab& head = SuperSlab::head_slab(p);
+  SuperSlab* ss = SuperSlab::of(p);
+  const char* begin = ss->slab_begin(head);
+  const auto offset = static_cast<std::size_t>(static_cast<char*>(p) - begin);
+  const std::size_t bs = block_size(unit.size_class);
+  if (static_cast<char*>(p) < begin || offset % bs != 0 || offset / bs >= head.capacity) {
+    report_misuse("invalid free (not the start of a block)", p, &unit);
+  }
+  if (unit.size_class != 0) {
+    auto* words = static_cast<std::uintptr_t*>(p);
+    if (words[1] == (kFreedCanary ^ reinterpret_cast<std::uintptr_t>(p))) report_misuse("double free", p, &unit);
+    words[1] = kFreedCanary ^ reinterpret_cast<std::uintptr_t>(p);
+  }
+  return unit;
+}
+
+void free_small(void* p) {
+  const Slab& unit = kChecked ? check_small_free(p) : SuperSlab::unit_slab(p);
+  ThreadHeap* owner = unit.owner;
+  // A block of a released slab: freed twice, or never allocated. Only a
+  // checked build can say so reliably; a release build leaves it alone.
+  if (HAKMEM_UNLIKELY(owner == nullptr)) return;
+  const SizeClass c = unit.size_class;
+  ThreadHeap* h = t_heap;
+  if (owner == h) {
+    Bin& b = h->bins[c];
+    *static_cast<void**>(p) = b.head;
+    b.head = p;
+    b.frees.inc();
+    if (b.over_capacity()) h->flush_overflow(c);
+    return;
+  }
+  owner->push_remote(p);
+  if (h != &g_unattached_heap) h->class_state(c).remote_frees.inc();
+  else count_unattributed_remote_free(c);
+}
+
+// Where a realloc keeps its block: smaller requests keep it while they use
+// at least half of it, so shrinking by a little never copies.
+bool fits_in_place(std::size_t usable, std::size_t n) { return n <= usable && n >= usable / 2; }
+
+void* move_block(void* p, std::size_t old_usable, std::size_t n) {
+  void* fresh = allocate(n);
+  if (fresh == nullptr) return nullptr;
+  std::memcpy(fresh, p, old_usable < n ? old_usable : n);
+  deallocate(p);
+  return fresh;
+}
+
+}  // namespace
+
+void* allocate_slow(std::size_t n) {
+  if (n > kMaxSlabBlock) {
+    void* p = huge_allocate(n, kMinAlignment, false);
+    return p != nullptr ? p : fail_enomem();
+  }
+  if (HAKMEM_UNLIKELY(current_thread_is_initialising())) {
+    void* p = bootstrap_allocate(n, kMinAlignment);
+    return p != nullptr ? p : fail_enomem();
+  }
+  return allocate_from_class(class_of(n));
+}
+
+void deallocate_slow(void* p, ChunkKind kind) {
+  switch (kind) {
+    case ChunkKind::kSuperSlab:
+      free_small(p);
+      return;
+    case ChunkKind::kHuge:
+      if (!huge_free(p) && kChecked) report_misuse("invalid or double free", p, nullptr);
+      return;
+    case ChunkKind::kBootstrap:
+      return;
+    case ChunkKind::kForeign:
+      if (p != nullptr) os::libc_free(p);
+      return;
+  }
+}
+
+void flush_slow(ThreadHeap* h, SizeClass c) { h->flush_overflow(c); }
+
+void* allocate_zeroed(std::size_t count, std::size_t size) {
+  std::size_t n = 0;
+  if (__builtin_mul_overflow(count, size, &n)) return fail_enomem();
+  if (n > kMaxSlabBlock) {
+    void* p = huge_allocate(n, kMinAlignment, true);
+    return p != nullptr ? p : fail_enomem();
+  }
+  void* p = allocate(n);
+  if (p != nullptr) std::memset(p, 0, n);
+  return p;
+}
+
+void* reallocate(void* p, std::size_t n) {
+  if (p == nullptr) return allocate(n);
+  if (n == 0) {
+    deallocate(p);
+    return nullptr;
+  }
+  switch (g_chunk_map.kind_of(p)) {
+    case ChunkKind::kSuperSlab: {
+      const Slab& unit = SuperSlab::unit_slab(p);
+      if (unit.owner == nullptr) {
+        if (kChecked) report_misuse("realloc of a freed pointer", p, nullptr);
+        return fail_enomem();
+      }
+      const std::size_t usable = block_size(unit.size_class);
+      if (fits_in_place(usable, n)) return p;
+      void* fresh = move_block(p, usable, n);
+      return fresh != nullptr ? fresh : fail_enomem();
+    }
+    case ChunkKind::kHuge: {
+      const std::size_t usable = huge_usable_size(p);
+      if (usable == 0) {
+        if (kChecked) report_misuse("realloc of a freed pointer", p, nullptr);
+        return fail_enomem();
+      }
+      if (n <= kMaxSlabBlock) {
+        void* fresh = move_block(p, usable, n);
+        return fresh != nullptr ? fresh : fail_enomem();
+      }
+      void* moved = huge_reallocate(p, n);
+      return moved != nullptr ? moved : fail_enomem();
+    }
+    case ChunkKind::kBootstrap: {
+      void* fresh = allocate(n);
+      if (fresh == nullptr) return nullptr;
+      const std::size_t old = bootstrap_usable_size(p);
+      std::memcpy(fresh, p, old < n ? old : n);
+      return fresh;
+    }
+    case ChunkKind::kForeign:
+      break;
+  }
+  return os::libc_realloc(p, n);
+}
+
+void* allocate_aligned(std::size_t alignment, std::size_t n) {
+  if (alignment <= kMinAlignment) {
+    // Only the 8-byte class is less than 16-aligned.
+    if (alignment > 8 && n < kMinAlignment) n = kMinAlignment;
+    return allocate(n);
+  }
+  if (alignment <= kOsPageBytes && n <= kMaxSlabBlock) {
+    const SizeClass c = aligned_class_of(n, alignment);
+    if (c < kClassCount) {
+      if (HAKMEM_UNLIKELY(current_thread_is_initialising())) {
+        void* p = bootstrap_allocate(n, alignment);
+        return p != nullptr ? p : fail_enomem();
+      }
+      return allocate_from_class(c);
+    }
+  }
+  void* p = huge_allocate(n, alignment, false);
+  return p != nullptr ? p : fail_enomem();
+}
+
+std::size_t usable_size(const void* p) {
+  if (p == nullptr) return 0;
+  switch (g_chunk_map.kind_of(p)) {
+    case ChunkKind::kSuperSlab: {
+      const Slab& unit = SuperSlab::unit_slab(p);
+      return unit.owner == nullptr ? 0 : block_size(unit.size_class);
+    }
+    case ChunkKind::kHuge:
+      return huge_usable_size(p);
+    case ChunkKind::kBootstrap:
+      return bootstrap_usable_size(p);
+    case ChunkKind::kForeign:
+      break;
+  }
+  return os::libc_usable_size(p);
+}
+
+std::size_t trim() {
+  const os::OsStats& os = os::os_stats();
+  const std::uint64_t purged_before = os.purged_bytes.get();
+  const std::uint64_t mapped_before = os.mapped_bytes.get();
+  ThreadHeap* h = t_heap;
+  if (h != &g_unattached_heap) {
+    h->flush_all();
+    h->drain_inbox();
+    h->release_free_memory(true);
+  }
+  collect_idle_heaps(true);
+  for (std::uint32_t i = 0; i < node_pool_count(); ++i) node_pool(numa::NodeId{i}).decay(true);
+  huge_decay(true);
+  const std::uint64_t purged = os.purged_bytes.get() - purged_before;
+  const std::uint64_t mapped_after = os.mapped_bytes.get();
+  return static_cast<std::size_t>(purged + (mapped_before > mapped_after ? mapped_before - mapped_after : 0));
+}
+
+}  // namespace hakmem::tiers

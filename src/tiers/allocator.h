@@ -1,0 +1,105 @@
+// The allocation entry points of the tiers: what src/preload forwards every
+// malloc, free, new and delete to.
+//
+// Layer: tiers. Any thread, any time (before init, during thread exit).
+//
+// ┌──────────────────────────── Allocation Code Overview ────────────────────────────┐
+// │ allocate(n)                              [FAST] n <= 1 MiB and the bin has a block │
+// │   class_of(n) -> t_heap->bins[c].head -> pop                                        │
+// │   └─ allocate_slow(n)                    [SLOW]                                     │
+// │        ├─ n > 1 MiB ──────────────────> huge_allocate (huge.cpp; own mapping,      │
+// │        │                                 reuse cache, lock)                         │
+// │        ├─ unattached thread ──────────> attach_current_thread (heap_registry.cpp) │
+// │        └─ ThreadHeap::refill (thread_heap.cpp)                                     │
+// │             ├─ drain_inbox          blocks other threads freed to us               │
+// │             ├─ partial slab         its free list, then never-used blocks          │
+// │             ├─ new slab             free units of an owned SuperSlab               │
+// │             └─ NodePool::acquire    (node_pool.cpp; lock) reuse, else              │
+// │                  os::map_aligned    hugetlb -> THP -> plain pages (os/pages.cpp)   │
+// │                                                                                   │
+// │ deallocate(p)                            [FAST] p in a SuperSlab of this thread's │
+// │   chunk_map().kind_of(p) -> unit's Slab -> owner == t_heap -> push bins[c]          │
+// │   ├─ bin over capacity ───> ThreadHeap::flush_overflow: oldest half to the slabs   │
+// │   └─ deallocate_slow(p)                  [SLOW]                                     │
+// │        ├─ other owner ─────> owner->push_remote (lock-free inbox)                   │
+// │        ├─ huge ────────────> huge_free (to the reuse cache)                         │
+// │        ├─ bootstrap ───────> nothing (bootstrap blocks live forever)                │
+// │        └─ foreign ─────────> os::libc_free (glibc's own free)                       │
+// └───────────────────────────────────────────────────────────────────────────────────┘
+//
+// The fast paths take no lock, make no syscall, test no option, update no
+// shared counter: a thread-local pointer, a table lookup, a list pop or push
+// and two per-thread counters.
+#pragma once
+
+#include <cstddef>
+
+#include "base/attributes.h"
+#include "base/build_config.h"
+#include "tiers/chunk_map.h"
+#include "tiers/heap_registry.h"
+#include "tiers/size_classes.h"
+#include "tiers/superslab.h"
+#include "tiers/thread_heap.h"
+
+namespace hakmem::tiers {
+
+extern ChunkMap g_chunk_map;
+
+HAKMEM_SLOW_PATH void* allocate_slow(std::size_t n);
+HAKMEM_SLOW_PATH void deallocate_slow(void* p, ChunkKind kind);
+HAKMEM_SLOW_PATH void flush_slow(ThreadHeap* h, SizeClass c);
+
+// In checked builds, a free block carries this (xor its address) in its
+// second word, so that freeing it again is caught.
+inline constexpr std::uintptr_t kFreedCanary = 0x5afe5afe0bad0badull;
+
+HAKMEM_FAST_PATH void* allocate(std::size_t n) {
+  if (HAKMEM_LIKELY(n <= kMaxSlabBlock)) {
+    const SizeClass c = class_of(n);
+    Bin& b = t_heap->bins[c];
+    void* p = b.head;
+    if (HAKMEM_LIKELY(p != nullptr)) {
+      b.head = *static_cast<void**>(p);
+      b.allocs.inc();
+      if constexpr (kChecked) {
+        if (c != 0) static_cast<std::uintptr_t*>(p)[1] = 0;
+      }
+      return p;
+    }
+  }
+  return allocate_slow(n);
+}
+
+HAKMEM_FAST_PATH void deallocate(void* p) {
+  const ChunkKind kind = g_chunk_map.kind_of(p);
+  if (HAKMEM_LIKELY(kind == ChunkKind::kSuperSlab) && !kChecked) {
+    const Slab& unit = SuperSlab::unit_slab(p);
+    ThreadHeap* h = t_heap;
+    if (HAKMEM_LIKELY(unit.owner == h)) {
+      const SizeClass c = unit.size_class;
+      Bin& b = h->bins[c];
+      *static_cast<void**>(p) = b.head;
+      b.head = p;
+      b.frees.inc();
+      if (HAKMEM_UNLIKELY(b.over_capacity())) flush_slow(h, c);
+      return;
+    }
+  }
+  deallocate_slow(p, kind);
+}
+
+// calloc: n * size zeroed; null + ENOMEM on overflow.
+void* allocate_zeroed(std::size_t count, std::size_t size);
+// realloc with glibc's semantics: realloc(nullptr, n) allocates;
+// realloc(p, 0) frees p and returns null.
+void* reallocate(void* p, std::size_t n);
+// memalign-style: alignment is a power of two (callers validate).
+void* allocate_aligned(std::size_t alignment, std::size_t n);
+// Usable bytes of any pointer malloc could return (0 for null).
+std::size_t usable_size(const void* p);
+// Gives back every page hakmem can: this thread's cache and empty slabs,
+// idle heaps, node pools, the huge cache. Returns bytes purged or released.
+std::size_t trim();
+
+}  // namespace hakmem::tiers

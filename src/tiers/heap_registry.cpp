@@ -1,0 +1,159 @@
+#include "tiers/heap_registry.h"
+
+#include <sched.h>
+
+#include <atomic>
+#include <new>
+
+#include "base/futex_lock.h"
+#include "config/options.h"
+#include "numa/topology.h"
+#include "os/meta_arena.h"
+#include "os/thread_exit.h"
+#include "tiers/chunk_map.h"
+#include "tiers/huge.h"
+#include "tiers/node_pool.h"
+
+namespace hakmem::tiers {
+
+constinit ThreadHeap g_unattached_heap;
+HAKMEM_TLS ThreadHeap* t_heap = &g_unattached_heap;
+
+namespace {
+
+using HeapList = IntrusiveList<ThreadHeap, &ThreadHeap::registry_links>;
+using IdleList = IntrusiveList<ThreadHeap, &ThreadHeap::idle_links>;
+
+constinit FutexLock g_lock{LockRank::kHeapRegistry};
+constinit HeapList g_all HAKMEM_GUARDED_BY(g_lock);
+constinit IdleList g_idle HAKMEM_GUARDED_BY(g_lock);
+
+HAKMEM_TLS bool t_initialising = false;
+
+enum InitState : int { kUninitialised = 0, kInitialising = 1, kReady = 2, kFailed = 3 };
+std::atomic<int> g_init_state{kUninitialised};
+
+void on_thread_exit(void*) { detach_current_thread(); }
+
+// Returns a heap the caller now owns.
+ThreadHeap* take_heap(numa::NodeId node) {
+  {
+    LockGuard guard(g_lock);
+    // Prefer an idle heap of the same node: its slabs are local memory.
+    for (ThreadHeap* h = g_idle.front(); h != nullptr; h = IdleList::next(h)) {
+      if (h->node() == node) {
+        g_idle.remove(h);
+        h->set_state(ThreadHeap::State::kActive);
+        return h;
+      }
+    }
+  }
+  void* mem = os::meta_alloc(sizeof(ThreadHeap), alignof(ThreadHeap));
+  if (mem == nullptr) {
+    // Out of memory for a new heap: adopt any idle one rather than fail.
+    LockGuard guard(g_lock);
+    ThreadHeap* h = g_idle.pop_front();
+    if (h != nullptr) h->set_state(ThreadHeap::State::kActive);
+    return h;
+  }
+  auto* h = new (mem) ThreadHeap();
+  h->init(node);
+  h->set_state(ThreadHeap::State::kActive);
+  LockGuard guard(g_lock);
+  g_all.push_back(h);
+  return h;
+}
+
+}  // namespace
+
+bool ensure_initialized() {
+  int state = g_init_state.load(std::memory_order_acquire);
+  if (state == kReady) return true;
+  if (state == kUninitialised &&
+      g_init_state.compare_exchange_strong(state, kInitialising, std::memory_order_acq_rel)) {
+    t_initialising = true;
+    config::init_options(nullptr);
+    numa::init_topology();
+    const bool ok = init_node_pools() && os::init_thread_exit_hook(on_thread_exit);
+    t_initialising = false;
+    g_init_state.store(ok ? kReady : kFailed, std::memory_order_release);
+    if (ok && config::options().verbose) config::print_options();
+    return ok;
+  }
+  // Another thread is initialising: it makes no allocation of its own and
+  // finishes in microseconds.
+  while ((state = g_init_state.load(std::memory_order_acquire)) == kInitialising) sched_yield();
+  return state == kReady;
+}
+
+bool current_thread_is_initialising() { return t_initialising; }
+
+ThreadHeap* attach_current_thread() {
+  if (!ensure_initialized()) return nullptr;
+  ThreadHeap* h = take_heap(numa::current_node());
+  if (h == nullptr) return nullptr;
+  // Installed before arming the exit hook: if arming allocates, that
+  // allocation finds the heap in place instead of recursing.
+  t_heap = h;
+  os::arm_thread_exit_hook(h);
+  return h;
+}
+
+void detach_current_thread() {
+  ThreadHeap* h = t_heap;
+  if (h == &g_unattached_heap) return;
+  // From here on this thread allocates (if it still does, in later
+  // destructors) through a fresh attach.
+  t_heap = &g_unattached_heap;
+  h->flush_all();
+  h->drain_inbox();
+  h->release_free_memory(false);
+  LockGuard guard(g_lock);
+  h->set_state(ThreadHeap::State::kIdle);
+  g_idle.push_front(h);
+}
+
+std::size_t collect_idle_heaps(bool purge) {
+  std::size_t purged = 0;
+  LockGuard guard(g_lock);
+  for (ThreadHeap* h = g_idle.front(); h != nullptr; h = IdleList::next(h)) {
+    h->drain_inbox();
+    h->flush_all();
+    purged += h->release_free_memory(purge);
+  }
+  return purged;
+}
+
+void lock_registry() HAKMEM_NO_THREAD_SAFETY_ANALYSIS { g_lock.lock(); }
+void unlock_registry() HAKMEM_NO_THREAD_SAFETY_ANALYSIS { g_lock.unlock(); }
+ThreadHeap* first_heap() HAKMEM_NO_THREAD_SAFETY_ANALYSIS { return g_all.front(); }
+ThreadHeap* next_heap(ThreadHeap* h) { return HeapList::next(h); }
+
+void prepare_fork() HAKMEM_NO_THREAD_SAFETY_ANALYSIS {
+  g_lock.lock_ignoring_rank();
+  for (std::uint32_t i = 0; i < node_pool_count(); ++i) node_pool(numa::NodeId{i}).lock_for_fork();
+  huge_lock_for_fork();
+  chunk_map().lock_for_fork();
+  os::meta_arena_lock_for_fork();
+}
+
+void after_fork_parent() HAKMEM_NO_THREAD_SAFETY_ANALYSIS {
+  os::meta_arena_unlock_after_fork_parent();
+  chunk_map().unlock_after_fork_parent();
+  huge_unlock_after_fork_parent();
+  for (std::uint32_t i = 0; i < node_pool_count(); ++i) node_pool(numa::NodeId{i}).unlock_after_fork_parent();
+  g_lock.unlock();
+}
+
+void after_fork_child() HAKMEM_NO_THREAD_SAFETY_ANALYSIS {
+  os::meta_arena_reset_after_fork_child();
+  chunk_map().reset_after_fork_child();
+  huge_reset_after_fork_child();
+  for (std::uint32_t i = 0; i < node_pool_count(); ++i) node_pool(numa::NodeId{i}).reset_after_fork_child();
+  for (ThreadHeap* h = g_all.front(); h != nullptr; h = HeapList::next(h)) {
+    if (h != t_heap && h->state() == ThreadHeap::State::kActive) h->set_state(ThreadHeap::State::kDead);
+  }
+  g_lock.reset_after_fork();
+}
+
+}  // namespace hakmem::tiers

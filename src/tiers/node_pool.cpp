@@ -1,0 +1,149 @@
+#include "tiers/node_pool.h"
+
+#include <new>
+
+#include "config/options.h"
+#include "numa/binding.h"
+#include "os/clock.h"
+#include "os/meta_arena.h"
+#include "os/pages.h"
+#include "tiers/chunk_map.h"
+
+namespace hakmem::tiers {
+
+namespace {
+
+constinit NodePool* g_pools = nullptr;
+constinit std::uint32_t g_pool_count = 0;
+
+bool bind_before_touch(void* base, std::size_t bytes, void* context) {
+  // Advisory: a refused binding leaves the pages where the kernel puts them,
+  // which is still correct memory (counted by the numa layer in a later step).
+  numa::bind_region(base, bytes, *static_cast<numa::NodeId*>(context));
+  return true;
+}
+
+}  // namespace
+
+bool init_node_pools() {
+  if (g_pools != nullptr) return true;
+  const std::uint32_t count = numa::node_count();
+  auto* pools = static_cast<NodePool*>(os::meta_alloc(sizeof(NodePool) * count, alignof(NodePool)));
+  if (pools == nullptr) return false;
+  for (std::uint32_t i = 0; i < count; ++i) new (&pools[i]) NodePool();
+  for (std::uint32_t i = 0; i < count; ++i) pools[i].init(numa::NodeId{i});
+  g_pool_count = count;
+  g_pools = pools;
+  return true;
+}
+
+NodePool& node_pool(numa::NodeId node) { return g_pools[node.value < g_pool_count ? node.value : 0]; }
+std::uint32_t node_pool_count() { return g_pool_count; }
+
+SuperSlab* NodePool::map_new() {
+  numa::NodeId node = node_;
+  const os::Region r =
+      os::map_aligned(kSuperSlabBytes, config::options().huge_pages, bind_before_touch, &node);
+  if (r.base == nullptr) return nullptr;
+  if (!chunk_map().set(r.base, kSuperSlabBytes, ChunkKind::kSuperSlab)) {
+    os::release(r.base, kSuperSlabBytes);
+    return nullptr;
+  }
+  return SuperSlab::format(r.base, node_, r.backing);
+}
+
+void NodePool::unmap(SuperSlab* ss) {
+  chunk_map().clear(ss, kSuperSlabBytes);
+  os::release(ss, kSuperSlabBytes);
+}
+
+SuperSlab* NodePool::acquire(ThreadHeap* owner) {
+  SuperSlab* ss = nullptr;
+  {
+    LockGuard guard(lock_);
+    ss = dirty_.pop_front();
+    if (ss == nullptr) ss = clean_.pop_front();
+  }
+  if (ss == nullptr) {
+    ss = map_new();
+    if (ss == nullptr) return nullptr;
+    LockGuard guard(lock_);
+    ++mapped_;
+  }
+  ss->set_purged(false);
+  ss->set_owner(owner);
+  return ss;
+}
+
+void NodePool::release(SuperSlab* ss) {
+  HAKMEM_ASSERT(ss->all_units_free());
+  ss->set_owner(nullptr);
+  ss->set_released_at_ms(os::monotonic_ms());
+  {
+    LockGuard guard(lock_);
+    dirty_.push_front(ss);
+  }
+  decay(false);
+}
+
+void NodePool::decay(bool force) {
+  const std::uint64_t now = os::monotonic_ms();
+  const std::uint64_t delay = config::options().purge_delay_ms.load(std::memory_order_relaxed);
+  // Oldest entries sit at the back. Take expired ones out under the lock,
+  // make the syscalls without it, put the survivors back.
+  for (;;) {
+    SuperSlab* ss = nullptr;
+    {
+      LockGuard guard(lock_);
+      SuperSlab* oldest = dirty_.back();
+      if (oldest != nullptr && (force || now - oldest->released_at_ms() >= delay)) {
+        dirty_.remove(oldest);
+        ss = oldest;
+      }
+    }
+    if (ss == nullptr) break;
+    // Purging hugetlb pages would hand them back to the pool, and a later
+    // refault could find none left; such SuperSlabs are released instead.
+    if (ss->backing() == os::Backing::kHugetlb) {
+      unmap(ss);
+      LockGuard guard(lock_);
+      ++released_;
+      continue;
+    }
+    os::purge(ss->purgeable_begin(0), kSuperSlabBytes - kSuperSlabHeaderBytes);
+    ss->set_purged(true);
+    ss->set_released_at_ms(now);
+    LockGuard guard(lock_);
+    ++purged_;
+    clean_.push_front(ss);
+  }
+  for (;;) {
+    SuperSlab* ss = nullptr;
+    {
+      LockGuard guard(lock_);
+      SuperSlab* oldest = clean_.back();
+      if (oldest != nullptr && (force || now - oldest->released_at_ms() >= kReleaseAfterPurgedMs)) {
+        clean_.remove(oldest);
+        ss = oldest;
+      }
+    }
+    if (ss == nullptr) break;
+    unmap(ss);
+    LockGuard guard(lock_);
+    ++released_;
+  }
+}
+
+NodePool::Stats NodePool::stats() const {
+  LockGuard guard(lock_);
+  Stats s;
+  s.superslabs_mapped = mapped_;
+  s.superslabs_released = released_;
+  s.superslabs_purged = purged_;
+  s.superslabs_live = mapped_ - released_;
+  s.superslabs_dirty = dirty_.size();
+  s.superslabs_clean = clean_.size();
+  return s;
+}
+
+}  // namespace hakmem::tiers

@@ -1,0 +1,77 @@
+// NodePool: the SuperSlabs of one NUMA node that no heap owns, and the policy
+// that turns them back into free memory.
+//
+// Layer: tiers. Any thread; every member function takes the pool's lock
+// (rank kNodePool) except where noted. Syscalls (mmap, madvise, munmap) are
+// made outside the lock.
+//
+// Lifecycle of a SuperSlab:
+//   map (bound to the node) -> owned by a heap -> empty: back to the pool,
+//   "dirty" (pages resident, reused first) -> after purge_delay_ms: purged
+//   (MADV_DONTNEED, RSS drops; hugetlb ones are released instead) -> after
+//   kReleaseAfterPurgedMs more: released (munmap) -> or reused at any stage.
+#pragma once
+
+#include <cstdint>
+
+#include "base/counter.h"
+#include "base/futex_lock.h"
+#include "base/intrusive_list.h"
+#include "numa/topology.h"
+#include "tiers/superslab.h"
+
+namespace hakmem::tiers {
+
+class NodePool {
+ public:
+  static constexpr std::uint64_t kReleaseAfterPurgedMs = 10'000;
+
+  constexpr NodePool() = default;
+  void init(numa::NodeId node) { node_ = node; }
+
+  // A SuperSlab for `owner`: a dirty one, then a purged one, then a new
+  // mapping. null when the OS has no memory left.
+  SuperSlab* acquire(ThreadHeap* owner) HAKMEM_EXCLUDES(lock_);
+  // Takes back a SuperSlab whose units are all free.
+  void release(SuperSlab* ss) HAKMEM_EXCLUDES(lock_);
+  // Purges dirty SuperSlabs older than the purge delay and releases purged
+  // ones older than kReleaseAfterPurgedMs. `force` purges and releases all.
+  void decay(bool force) HAKMEM_EXCLUDES(lock_);
+
+  struct Stats {
+    std::uint64_t superslabs_mapped = 0;    // ever
+    std::uint64_t superslabs_released = 0;  // ever (munmap)
+    std::uint64_t superslabs_purged = 0;    // ever
+    std::uint64_t superslabs_live = 0;      // mapped now
+    std::uint64_t superslabs_dirty = 0;     // in the pool, pages resident
+    std::uint64_t superslabs_clean = 0;     // in the pool, purged
+  };
+  Stats stats() const HAKMEM_EXCLUDES(lock_);
+
+  numa::NodeId node() const { return node_; }
+
+  void lock_for_fork() HAKMEM_NO_THREAD_SAFETY_ANALYSIS { lock_.lock_ignoring_rank(); }
+  void unlock_after_fork_parent() HAKMEM_NO_THREAD_SAFETY_ANALYSIS { lock_.unlock(); }
+  void reset_after_fork_child() { lock_.reset_after_fork(); }
+
+ private:
+  using List = IntrusiveList<SuperSlab, &SuperSlab::links>;
+
+  SuperSlab* map_new();
+  void unmap(SuperSlab* ss);
+
+  mutable FutexLock lock_{LockRank::kNodePool};
+  numa::NodeId node_;
+  List dirty_ HAKMEM_GUARDED_BY(lock_);   // newest first
+  List clean_ HAKMEM_GUARDED_BY(lock_);   // purged; newest first
+  std::uint64_t mapped_ HAKMEM_GUARDED_BY(lock_) = 0;
+  std::uint64_t released_ HAKMEM_GUARDED_BY(lock_) = 0;
+  std::uint64_t purged_ HAKMEM_GUARDED_BY(lock_) = 0;
+};
+
+// The pools, one per possible node, sized from the machine at init.
+bool init_node_pools();
+NodePool& node_pool(numa::NodeId node);
+std::uint32_t node_pool_count();
+
+}  // namespace hakmem::tiers

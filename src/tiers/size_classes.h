@@ -1,0 +1,122 @@
+// Size classes: which block size serves a request, and how big a slab of that
+// class is.
+//
+// Layer: tiers. Pure functions over constexpr tables; any thread.
+//
+// Classes: 8 B, then 16 B steps to 128 B, then four classes per power of two
+// up to 1 MiB (160, 192, 224, 256, 320, ...). Requests above kMaxSlabBlock
+// are huge blocks with their own mappings (huge.h).
+//
+// Tiers (the names used in stats):
+//   tiny   8 B .. 1 KiB     one 64 KiB slab unit per slab
+//   mid    1 KiB .. 32 KiB  slabs of one or more units, at least 4 blocks
+//   large  32 KiB .. 1 MiB  slabs of up to 16 units holding few blocks
+//   huge   above 1 MiB      own 2 MiB-aligned mapping, reuse cache
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+#include "base/attributes.h"
+#include "base/bits.h"
+#include "base/constants.h"
+
+namespace hakmem::tiers {
+
+using SizeClass = std::uint8_t;
+
+inline constexpr std::size_t kMaxTinyBlock = 1024;
+inline constexpr std::size_t kMaxMidBlock = 32 * 1024;
+inline constexpr std::size_t kMaxSlabBlock = std::size_t{1} << 20;  // 1 MiB
+inline constexpr unsigned kStepsPerDoubling = 4;
+inline constexpr unsigned kFirstGeometricClass = 9;  // the class of 160 B
+inline constexpr unsigned kClassCount =
+    kFirstGeometricClass + (20 - 7) * kStepsPerDoubling;  // 128 B .. 1 MiB
+
+enum class Tier : std::uint8_t { kTiny, kMid, kLarge, kHuge };
+inline constexpr unsigned kTierCount = 4;
+const char* tier_name(Tier t);
+
+// The class for a request of n bytes, n <= kMaxSlabBlock. Pure arithmetic.
+constexpr SizeClass compute_class(std::size_t n) {
+  if (n <= 8) return 0;
+  if (n <= 128) return static_cast<SizeClass>((n + 15) / 16);
+  const std::size_t m = n - 1;
+  const unsigned p = log2_floor(m);  // 2^p <= m < 2^(p+1), p >= 7
+  const unsigned step = static_cast<unsigned>(m >> (p - 2));  // 4..7
+  return static_cast<SizeClass>(kFirstGeometricClass + (p - 7) * kStepsPerDoubling + step - 4);
+}
+
+constexpr std::size_t compute_block_size(SizeClass c) {
+  if (c == 0) return 8;
+  if (c < kFirstGeometricClass) return std::size_t{c} * 16;
+  const unsigned g = c - kFirstGeometricClass;
+  const unsigned p = 7 + g / kStepsPerDoubling;
+  const unsigned step = 4 + g % kStepsPerDoubling + 1;  // 5..8 quarters of 2^p
+  return (std::size_t{step} << p) / 4;
+}
+
+// Slab units (64 KiB each) per slab of class c: one for tiny and small mid
+// classes; for bigger blocks, the fewest units that hold enough blocks with
+// at most 1/8 of the slab left over.
+constexpr unsigned compute_units_per_slab(SizeClass c) {
+  const std::size_t b = compute_block_size(c);
+  if (b <= 8 * 1024) return 1;
+  const std::size_t max_units = 16;
+  const std::size_t max_blocks_in_max = max_units * kSlabUnitBytes / b;
+  const std::size_t want_blocks = max_blocks_in_max < 4 ? max_blocks_in_max : 4;
+  for (std::size_t u = 1; u <= max_units; ++u) {
+    const std::size_t bytes = u * kSlabUnitBytes;
+    const std::size_t blocks = bytes / b;
+    if (blocks >= want_blocks && (bytes - blocks * b) * 8 <= bytes) return static_cast<unsigned>(u);
+  }
+  return static_cast<unsigned>(max_units);
+}
+
+struct ClassInfo {
+  std::uint32_t block_bytes;
+  std::uint8_t units_per_slab;
+  Tier tier;
+};
+
+namespace detail {
+constexpr std::array<ClassInfo, kClassCount> make_class_table() {
+  std::array<ClassInfo, kClassCount> t{};
+  for (unsigned c = 0; c < kClassCount; ++c) {
+    const std::size_t b = compute_block_size(static_cast<SizeClass>(c));
+    t[c].block_bytes = static_cast<std::uint32_t>(b);
+    t[c].units_per_slab = static_cast<std::uint8_t>(compute_units_per_slab(static_cast<SizeClass>(c)));
+    t[c].tier = b <= kMaxTinyBlock ? Tier::kTiny : b <= kMaxMidBlock ? Tier::kMid : Tier::kLarge;
+  }
+  return t;
+}
+// Indexed by (n + 7) / 8 for n <= kMaxTinyBlock: the fast path's lookup.
+constexpr std::array<SizeClass, kMaxTinyBlock / 8 + 1> make_tiny_lookup() {
+  std::array<SizeClass, kMaxTinyBlock / 8 + 1> t{};
+  for (std::size_t i = 0; i < t.size(); ++i) t[i] = compute_class(i * 8);
+  return t;
+}
+}  // namespace detail
+
+inline constexpr std::array<ClassInfo, kClassCount> kClassInfo = detail::make_class_table();
+inline constexpr std::array<SizeClass, kMaxTinyBlock / 8 + 1> kTinyClassOf = detail::make_tiny_lookup();
+
+static_assert(compute_block_size(kClassCount - 1) == kMaxSlabBlock);
+static_assert(compute_class(kMaxSlabBlock) == kClassCount - 1);
+static_assert(compute_class(kMaxTinyBlock) == kTinyClassOf[kMaxTinyBlock / 8]);
+
+HAKMEM_FAST_PATH SizeClass tiny_class_of(std::size_t n) { return kTinyClassOf[(n + 7) >> 3]; }
+HAKMEM_FAST_PATH SizeClass class_of(std::size_t n) {
+  return n <= kMaxTinyBlock ? tiny_class_of(n) : compute_class(n);
+}
+HAKMEM_FAST_PATH std::size_t block_size(SizeClass c) { return kClassInfo[c].block_bytes; }
+inline unsigned units_per_slab(SizeClass c) { return kClassInfo[c].units_per_slab; }
+inline Tier tier_of(SizeClass c) { return kClassInfo[c].tier; }
+
+// The smallest class >= n whose block size is a multiple of `alignment` (a
+// power of two, at most kOsPageBytes), or kClassCount if none up to 1 MiB.
+// Slabs start on 4 KiB boundaries, so such a class's blocks are all aligned.
+SizeClass aligned_class_of(std::size_t n, std::size_t alignment);
+
+}  // namespace hakmem::tiers

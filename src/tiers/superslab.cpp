@@ -1,0 +1,84 @@
+#include "tiers/superslab.h"
+
+#include <new>
+
+#include "base/check.h"
+
+namespace hakmem::tiers {
+
+SuperSlab* SuperSlab::format(void* base, numa::NodeId node, os::Backing backing) {
+  auto* ss = new (base) SuperSlab();
+  ss->node_ = node;
+  ss->backing_ = backing;
+  for (unsigned u = 0; u < kUnitsPerSuperSlab; ++u) ss->slabs_[u].head_unit = static_cast<std::uint8_t>(u);
+  return ss;
+}
+
+char* SuperSlab::slab_begin(const Slab& head) const {
+  const unsigned first = index_of(head);
+  char* unit = const_cast<char*>(reinterpret_cast<const char*>(this)) + first * kSlabUnitBytes;
+  return first == 0 ? unit + kSuperSlabHeaderBytes : unit;
+}
+
+char* SuperSlab::slab_end(const Slab& head) const {
+  const unsigned end_unit = index_of(head) + head.unit_count;
+  return const_cast<char*>(reinterpret_cast<const char*>(this)) + end_unit * kSlabUnitBytes;
+}
+
+char* SuperSlab::purgeable_begin(unsigned u) {
+  char* unit = reinterpret_cast<char*>(this) + u * kSlabUnitBytes;
+  return u == 0 ? unit + kSuperSlabHeaderBytes : unit;
+}
+
+int SuperSlab::find_free_run(unsigned count, std::size_t block_bytes) const {
+  // Unit 0 loses the header; use it only when a block still fits.
+  const bool unit0_ok = count * kSlabUnitBytes - kSuperSlabHeaderBytes >= block_bytes;
+  const std::uint32_t run = count >= 32 ? kAllUnits : ((1u << count) - 1);
+  for (unsigned first = unit0_ok ? 0 : 1; first + count <= kUnitsPerSuperSlab; ++first) {
+    if (((free_units_ >> first) & run) == run) return static_cast<int>(first);
+  }
+  return -1;
+}
+
+Slab& SuperSlab::carve_slab(unsigned first, unsigned count, SizeClass size_class, ThreadHeap* owner) {
+  HAKMEM_ASSERT(first + count <= kUnitsPerSuperSlab);
+  for (unsigned u = first; u < first + count; ++u) {
+    Slab& s = slabs_[u];
+    HAKMEM_ASSERT(s.state == Slab::State::kFree);
+    s.owner = owner;
+    s.size_class = size_class;
+    s.head_unit = static_cast<std::uint8_t>(first);
+    s.state = u == first ? Slab::State::kHead : Slab::State::kContinuation;
+  }
+  const std::uint32_t mask = (count >= 32 ? kAllUnits : ((1u << count) - 1)) << first;
+  free_units_ &= ~mask;
+  dirty_units_ |= mask;
+  Slab& head = slabs_[first];
+  head.unit_count = static_cast<std::uint8_t>(count);
+  head.capacity = static_cast<std::uint32_t>((slab_end(head) - slab_begin(head)) / block_size(size_class));
+  head.used = 0;
+  head.carved = 0;
+  head.free_list = nullptr;
+  head.on_full_list = false;
+  HAKMEM_ASSERT(head.capacity > 0);
+  return head;
+}
+
+void SuperSlab::release_slab(Slab& head) {
+  HAKMEM_ASSERT(head.state == Slab::State::kHead && head.used == 0);
+  const unsigned first = index_of(head);
+  const unsigned count = head.unit_count;
+  for (unsigned u = first; u < first + count; ++u) {
+    Slab& s = slabs_[u];
+    s.owner = nullptr;
+    s.state = Slab::State::kFree;
+    s.head_unit = static_cast<std::uint8_t>(u);
+    s.unit_count = 0;
+    s.capacity = s.used = s.carved = 0;
+    s.free_list = nullptr;
+  }
+  const std::uint32_t mask = (count >= 32 ? kAllUnits : ((1u << count) - 1)) << first;
+  free_units_ |= mask;
+}
+
+}  // namespace hakmem::tiers

@@ -1,0 +1,141 @@
+// SuperSlab: a 2 MiB-aligned, 2 MiB region from the OS, bound to one node,
+// cut into 64 KiB slab units. Its header (at the start of unit 0) holds one
+// Slab record per unit; a slab is one or more consecutive units serving one
+// size class.
+//
+// Layer: tiers.
+//
+// OWNERSHIP. A SuperSlab is owned either by one thread heap (which carves
+// slabs from it and is the only writer of its header and of its slabs'
+// owner-side fields) or by its node pool (under the pool lock, with every
+// unit free). Other threads only read Slab::owner and Slab::size_class of a
+// unit that holds a block they are freeing; those two fields are written
+// before any block of the slab is handed out and stay unchanged while any
+// block is live, so the read needs no synchronisation of its own.
+//
+// INVARIANTS of a slab (head unit), checked by ThreadHeap::check_invariants():
+//   used <= carved <= capacity;
+//   blocks on free_list == carved - used (a block waiting in the owner's
+//   remote inbox still counts as used: the slab has not got it back);
+//   the slab is on its class's full list iff it has no free block.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "base/bits.h"
+#include "base/constants.h"
+#include "base/intrusive_list.h"
+#include "numa/topology.h"
+#include "os/pages.h"
+#include "tiers/size_classes.h"
+
+namespace hakmem::tiers {
+
+class ThreadHeap;
+
+struct Slab {
+  enum class State : std::uint8_t { kFree, kHead, kContinuation };
+
+  // Read by the free path of any thread (see OWNERSHIP).
+  ThreadHeap* owner = nullptr;
+  SizeClass size_class = 0;
+  State state = State::kFree;
+  std::uint8_t head_unit = 0;   // the slab's first unit (itself for the head)
+  std::uint8_t unit_count = 0;  // head only: units in the slab
+
+  // Head only; written by the owner thread alone.
+  std::uint32_t capacity = 0;   // blocks that fit
+  std::uint32_t used = 0;       // blocks out of the slab: in a thread cache, with the program, or in the inbox
+  std::uint32_t carved = 0;     // blocks cut from fresh memory so far, in address order
+  bool on_full_list = false;
+  void* free_list = nullptr;    // blocks given back, singly linked through their first word
+  ListLinks<Slab> links;        // the owner's partial or full list for size_class
+
+  bool is_empty() const { return used == 0; }
+  bool has_free_block() const { return free_list != nullptr || carved < capacity; }
+};
+
+class SuperSlab {
+ public:
+  static constexpr std::uint64_t kMagic = 0x68616b6d656d5353ull;  // "hakmemSS"
+
+  static SuperSlab* of(const void* p) {
+    return reinterpret_cast<SuperSlab*>(reinterpret_cast<std::uintptr_t>(p) & ~kSuperSlabMask);
+  }
+  static unsigned unit_index(const void* p) {
+    return static_cast<unsigned>((reinterpret_cast<std::uintptr_t>(p) >> kSlabUnitShift) &
+                                 (kUnitsPerSuperSlab - 1));
+  }
+  // The Slab record of the unit holding p (for a continuation unit, not the head).
+  static Slab& unit_slab(const void* p) { return of(p)->slabs_[unit_index(p)]; }
+  // The head Slab record of the slab holding p.
+  static Slab& head_slab(const void* p) {
+    SuperSlab* ss = of(p);
+    return ss->slabs_[ss->slabs_[unit_index(p)].head_unit];
+  }
+
+  // Formats a freshly mapped region as an empty SuperSlab.
+  static SuperSlab* format(void* base, numa::NodeId node, os::Backing backing);
+
+  // Where the blocks of the slab headed at `head` begin and end.
+  char* slab_begin(const Slab& head) const;
+  char* slab_end(const Slab& head) const;
+  unsigned index_of(const Slab& s) const { return static_cast<unsigned>(&s - slabs_); }
+  Slab& slab(unsigned unit) { return slabs_[unit]; }
+
+  // Finds `count` consecutive free units usable for a slab whose blocks are
+  // `block_bytes` (unit 0 is shorter, as it holds this header). Returns the
+  // first unit, or -1.
+  int find_free_run(unsigned count, std::size_t block_bytes) const;
+  // Marks the units as a slab of `size_class` owned by `owner`.
+  Slab& carve_slab(unsigned first, unsigned count, SizeClass size_class, ThreadHeap* owner);
+  // Returns the slab's units to the free set. The slab must be empty.
+  void release_slab(Slab& head);
+
+  bool all_units_free() const { return free_units_ == kAllUnits; }
+  bool has_free_unit() const { return free_units_ != 0; }
+  std::uint32_t free_unit_mask() const { return free_units_; }
+  // Free units whose pages may still be resident (purge candidates).
+  std::uint32_t dirty_unit_mask() const { return dirty_units_ & free_units_; }
+  void mark_units_purged(std::uint32_t mask) { dirty_units_ &= ~mask; }
+  // Byte range of unit u that may be purged (unit 0 keeps its header page).
+  char* purgeable_begin(unsigned u);
+  char* purgeable_end(unsigned u) { return reinterpret_cast<char*>(this) + (u + 1) * kSlabUnitBytes; }
+
+  std::uint64_t magic() const { return magic_; }
+  numa::NodeId node() const { return node_; }
+  os::Backing backing() const { return backing_; }
+  ThreadHeap* owner() const { return owner_; }
+  void set_owner(ThreadHeap* h) { owner_ = h; }
+  std::uint64_t released_at_ms() const { return released_at_ms_; }
+  void set_released_at_ms(std::uint64_t t) { released_at_ms_ = t; }
+  bool purged() const { return purged_; }
+  void set_purged(bool p) { purged_ = p; if (p) dirty_units_ = 0; }
+  bool in_room_list() const { return in_room_list_; }
+  void set_in_room_list(bool v) { in_room_list_ = v; }
+
+  ListLinks<SuperSlab> links;  // the owning heap's list, or the node pool's
+
+ private:
+  static_assert(kUnitsPerSuperSlab == 32, "free_units_ is one 32-bit mask");
+  static constexpr std::uint32_t kAllUnits = 0xffffffffu;
+
+  std::uint64_t magic_ = kMagic;
+  ThreadHeap* owner_ = nullptr;
+  numa::NodeId node_;
+  os::Backing backing_ = os::Backing::kPlain;
+  bool purged_ = false;
+  bool in_room_list_ = false;
+  std::uint32_t free_units_ = kAllUnits;
+  std::uint32_t dirty_units_ = 0;
+  std::uint64_t released_at_ms_ = 0;
+  Slab slabs_[kUnitsPerSuperSlab];
+};
+
+// Unit 0's blocks start after the header, on a 4 KiB boundary, so that every
+// slab starts 4 KiB-aligned (aligned allocation relies on it).
+inline constexpr std::size_t kSuperSlabHeaderBytes = align_up(sizeof(SuperSlab), kOsPageBytes);
+static_assert(kSuperSlabHeaderBytes < kSlabUnitBytes);
+
+}  // namespace hakmem::tiers

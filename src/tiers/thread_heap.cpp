@@ -1,0 +1,283 @@
+// ThreadHeap slow paths: refill, flush, inbox, slab and SuperSlab turnover.
+// See thread_heap.h for ownership. Nothing here takes a lock except through
+// the node pool (acquiring or releasing a whole SuperSlab).
+#include "tiers/thread_heap.h"
+
+#include "base/check.h"
+#include "os/pages.h"
+#include "tiers/node_pool.h"
+
+namespace hakmem::tiers {
+
+void ThreadHeap::init(numa::NodeId node) {
+  node_ = node;
+  for (unsigned c = 0; c < kClassCount; ++c) {
+    ClassState& cs = classes_[c];
+    const std::size_t bs = block_size(static_cast<SizeClass>(c));
+    const std::size_t budget = kBinBudgetBytes / bs;
+    cs.max_capacity = static_cast<std::uint32_t>(budget == 0 ? 1 : budget);
+    if (cs.capacity == 0) cs.capacity = cs.max_capacity < kInitialCapacity ? cs.max_capacity : kInitialCapacity;
+    update_free_limit(static_cast<SizeClass>(c));
+  }
+}
+
+std::uint64_t ThreadHeap::cached_blocks(SizeClass c) const {
+  const ClassState& cs = classes_[c];
+  const Bin& b = bins[c];
+  return cs.filled.get() - cs.drained.get() + b.frees.get() - b.allocs.get();
+}
+
+void ThreadHeap::update_free_limit(SizeClass c) {
+  const ClassState& cs = classes_[c];
+  bins[c].free_limit = static_cast<std::int64_t>(cs.capacity) - static_cast<std::int64_t>(cs.filled.get() - cs.drained.get());
+}
+
+void ThreadHeap::note_slow_event() {
+  if (++slow_events_ % kGcEvents == 0) collect_idle_bins();
+}
+
+void ThreadHeap::collect_idle_bins() {
+  for (unsigned i = 0; i < kClassCount; ++i) {
+    const auto c = static_cast<SizeClass>(i);
+    ClassState& cs = classes_[c];
+    // Idle: neither allocated from nor refilled since the last look.
+    const std::uint64_t allocs = bins[c].allocs.get();
+    const std::uint64_t refills = cs.refills.get();
+    if (allocs == cs.allocs_at_gc && refills == cs.refills_at_gc && cached_blocks(c) > 0) {
+      flush(c, 0);
+      if (cs.capacity > 1) cs.capacity /= 2;
+      update_free_limit(c);
+    }
+    cs.allocs_at_gc = allocs;
+    cs.refills_at_gc = refills;
+  }
+}
+
+bool ThreadHeap::refill(SizeClass c) {
+  note_slow_event();
+  drain_inbox();
+  ClassState& cs = classes_[c];
+  cs.refills.inc();
+  if (cs.capacity < cs.max_capacity) cs.capacity = cs.capacity * 2 < cs.max_capacity ? cs.capacity * 2 : cs.max_capacity;
+  if (bins[c].head == nullptr) take_blocks(c, cs.capacity / 2 == 0 ? 1 : cs.capacity / 2);
+  update_free_limit(c);
+  return bins[c].head != nullptr;
+}
+
+void ThreadHeap::flush_overflow(SizeClass c) {
+  note_slow_event();
+  classes_[c].flushes.inc();
+  flush(c, classes_[c].capacity / 2);
+}
+
+void ThreadHeap::take_blocks(SizeClass c, std::uint32_t want) {
+  ClassState& cs = classes_[c];
+  Bin& b = bins[c];
+  const std::size_t bs = block_size(c);
+  std::uint32_t got = 0;
+  while (got < want) {
+    Slab* s = cs.partial.front();
+    if (s == nullptr) {
+      s = new_slab(c);
+      if (s == nullptr) break;
+    }
+    while (got < want && s->free_list != nullptr) {
+      void* p = s->free_list;
+      s->free_list = *static_cast<void**>(p);
+      *static_cast<void**>(p) = b.head;
+      b.head = p;
+      ++s->used;
+      ++got;
+    }
+    if (got < want && s->carved < s->capacity) {
+      const std::uint32_t room = s->capacity - s->carved;
+      const std::uint32_t n = want - got < room ? want - got : room;
+      char* first = SuperSlab::of(s)->slab_begin(*s) + std::size_t{s->carved} * bs;
+      // Linked from the highest address down, so the bin hands them out in
+      // address order.
+      for (std::uint32_t i = n; i-- > 0;) {
+        void* p = first + std::size_t{i} * bs;
+        *static_cast<void**>(p) = b.head;
+        b.head = p;
+      }
+      s->carved += n;
+      s->used += n;
+      got += n;
+    }
+    if (!s->has_free_block()) {
+      cs.partial.remove(s);
+      cs.full.push_back(s);
+      s->on_full_list = true;
+    }
+  }
+  cs.filled.add(got);
+}
+
+void ThreadHeap::flush(SizeClass c, std::uint32_t keep) {
+  ClassState& cs = classes_[c];
+  Bin& b = bins[c];
+  // Keep the `keep` most recently freed blocks (the front: warm in cache);
+  // give back the rest, the oldest.
+  void** link = &b.head;
+  for (std::uint32_t i = 0; i < keep && *link != nullptr; ++i) link = static_cast<void**>(*link);
+  void* rest = *link;
+  *link = nullptr;
+  std::uint64_t n = 0;
+  while (rest != nullptr) {
+    void* next = *static_cast<void**>(rest);
+    return_block(rest);
+    rest = next;
+    ++n;
+  }
+  cs.drained.add(n);
+  update_free_limit(c);
+}
+
+void ThreadHeap::return_block(void* block) {
+  Slab& head = SuperSlab::head_slab(block);
+  HAKMEM_ASSERT(head.owner == this && head.state == Slab::State::kHead && head.used > 0);
+  *static_cast<void**>(block) = head.free_list;
+  head.free_list = block;
+  --head.used;
+  ClassState& cs = classes_[head.size_class];
+  if (head.on_full_list) {
+    cs.full.remove(&head);
+    head.on_full_list = false;
+    cs.partial.push_back(&head);
+  }
+  // Keep the class's last slab even when empty: a class that empties and
+  // refills in a loop must not map and unmap units on every turn.
+  if (head.used == 0 && cs.partial.size() > 1) release_slab(head);
+}
+
+void ThreadHeap::drain_inbox() {
+  if (inbox_.load(std::memory_order_relaxed) == nullptr) return;
+  void* list = inbox_.exchange(nullptr, std::memory_order_acquire);
+  std::uint64_t n = 0;
+  while (list != nullptr) {
+    void* next = *static_cast<void**>(list);
+    return_block(list);
+    list = next;
+    ++n;
+  }
+  remote_received.add(n);
+}
+
+Slab* ThreadHeap::new_slab(SizeClass c) {
+  const unsigned units = units_per_slab(c);
+  const std::size_t bs = block_size(c);
+  SuperSlab* ss = nullptr;
+  int first = -1;
+  for (SuperSlab* s = room_.front(); s != nullptr; s = SuperSlabList::next(s)) {
+    first = s->find_free_run(units, bs);
+    if (first >= 0) {
+      ss = s;
+      break;
+    }
+  }
+  if (ss == nullptr) {
+    ss = node_pool(node_).acquire(this);
+    if (ss == nullptr) return nullptr;
+    superslabs_acquired.inc();
+    room_.push_front(ss);
+    ss->set_in_room_list(true);
+    first = ss->find_free_run(units, bs);
+    HAKMEM_ASSERT(first >= 0);
+  }
+  Slab& head = ss->carve_slab(static_cast<unsigned>(first), units, c, this);
+  if (!ss->has_free_unit()) {
+    room_.remove(ss);
+    ss->set_in_room_list(false);
+  }
+  ClassState& cs = classes_[c];
+  cs.partial.push_front(&head);
+  cs.slabs_carved.inc();
+  return &head;
+}
+
+void ThreadHeap::release_slab(Slab& head) {
+  ClassState& cs = classes_[head.size_class];
+  HAKMEM_ASSERT(!head.on_full_list);
+  cs.partial.remove(&head);
+  cs.slabs_released.inc();
+  SuperSlab* ss = SuperSlab::of(&head);
+  ss->release_slab(head);
+  if (ss->all_units_free()) {
+    if (ss->in_room_list()) {
+      room_.remove(ss);
+      ss->set_in_room_list(false);
+    }
+    superslabs_returned.inc();
+    node_pool(ss->node()).release(ss);
+  } else if (!ss->in_room_list()) {
+    room_.push_back(ss);
+    ss->set_in_room_list(true);
+  }
+}
+
+void ThreadHeap::flush_all() {
+  for (unsigned c = 0; c < kClassCount; ++c) {
+    if (bins[c].head != nullptr) flush(static_cast<SizeClass>(c), 0);
+  }
+}
+
+std::size_t ThreadHeap::release_free_memory(bool purge) {
+  // Empty slabs kept as each class's last one go now.
+  for (unsigned c = 0; c < kClassCount; ++c) {
+    ClassState& cs = classes_[c];
+    for (Slab* s = cs.partial.front(); s != nullptr;) {
+      Slab* next = SlabList::next(s);
+      if (s->used == 0) release_slab(*s);
+      s = next;
+    }
+  }
+  if (!purge) return 0;
+  std::size_t purged = 0;
+  for (SuperSlab* ss = room_.front(); ss != nullptr; ss = SuperSlabList::next(ss)) {
+    // Purging pieces of a hugetlb page is not possible; its pages stay.
+    if (ss->backing() == os::Backing::kHugetlb) continue;
+    std::uint32_t mask = ss->dirty_unit_mask();
+    while (mask != 0) {
+      // Purge each run of consecutive dirty free units with one call.
+      const unsigned first = static_cast<unsigned>(__builtin_ctz(mask));
+      unsigned end = first;
+      while (end < kUnitsPerSuperSlab && ((mask >> end) & 1u) != 0) ++end;
+      char* from = ss->purgeable_begin(first);
+      char* to = ss->purgeable_end(end - 1);
+      if (os::purge(from, static_cast<std::size_t>(to - from))) purged += static_cast<std::size_t>(to - from);
+      const std::uint32_t run = (end - first >= 32 ? 0xffffffffu : ((1u << (end - first)) - 1)) << first;
+      ss->mark_units_purged(run);
+      mask &= ~run;
+    }
+  }
+  return purged;
+}
+
+bool ThreadHeap::check_invariants() const {
+  for (unsigned c = 0; c < kClassCount; ++c) {
+    const ClassState& cs = classes_[c];
+    for (int pass = 0; pass < 2; ++pass) {
+      const SlabList& list = pass == 0 ? cs.partial : cs.full;
+      for (const Slab* s = list.front(); s != nullptr; s = SlabList::next(s)) {
+        if (s->owner != this || s->state != Slab::State::kHead || s->size_class != c) return false;
+        if (s->used > s->carved || s->carved > s->capacity) return false;
+        std::uint32_t free_blocks = 0;
+        for (void* p = s->free_list; p != nullptr; p = *static_cast<void**>(p)) {
+          if (&SuperSlab::head_slab(p) != s) return false;
+          if (++free_blocks > s->capacity) return false;
+        }
+        if (free_blocks != s->carved - s->used) return false;
+        if (s->on_full_list != (pass == 1) || s->on_full_list == s->has_free_block()) return false;
+      }
+    }
+    std::uint64_t cached = 0;
+    for (void* p = bins[c].head; p != nullptr; p = *static_cast<void**>(p)) {
+      if (SuperSlab::unit_slab(p).owner != this || SuperSlab::unit_slab(p).size_class != c) return false;
+      ++cached;
+    }
+    if (cached != cached_blocks(static_cast<SizeClass>(c))) return false;
+  }
+  return true;
+}
+
+}  // namespace hakmem::tiers

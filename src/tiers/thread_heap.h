@@ -1,0 +1,152 @@
+// ThreadHeap: one thread's allocator state. Its bins are the thread cache
+// (free blocks per size class, popped and pushed by the fast path); behind
+// them, the slabs and SuperSlabs the heap owns; beside them, the inbox where
+// other threads return the heap's blocks.
+//
+// Layer: tiers.
+//
+// OWNERSHIP AND SYNCHRONISATION
+//   - Everything except `inbox_` is written only by the heap's owner: the
+//     thread it is attached to, or, while the heap is idle (its thread has
+//     exited), whoever holds the heap-registry lock.
+//   - Bin::allocs / Bin::frees and the ClassState counters are LocalCounters:
+//     written by the owner, read racily (relaxed) by stats summation.
+//   - inbox_ is a lock-free stack: any thread pushes (release, in
+//     push_remote); the owner takes the whole stack (acquire, in
+//     drain_inbox). A heap is never freed, only recycled, so a push can never
+//     reach freed memory.
+//
+// CAPACITY (thread-cache adaptation, no fixed cap): each class starts with a
+// small capacity; every refill (the bin ran dry: the class is hot) doubles
+// it, up to a byte budget per class; every kGcEvents slow-path events, a class
+// neither allocated from nor refilled since the last look (idle) is flushed
+// entirely and its capacity halved. A bin over its capacity flushes its
+// oldest half back to the slabs.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "base/attributes.h"
+#include "base/counter.h"
+#include "base/intrusive_list.h"
+#include "numa/topology.h"
+#include "tiers/size_classes.h"
+#include "tiers/superslab.h"
+
+namespace hakmem::tiers {
+
+// The fast-path half of a size class's thread cache: 32 bytes.
+struct Bin {
+  void* head = nullptr;   // free blocks, linked through their first word
+  LocalCounter allocs;    // blocks handed to the program from this bin, ever
+  LocalCounter frees;     // blocks the program freed into this bin, ever
+  // The bin is over capacity when frees - allocs > free_limit; recomputed by
+  // the slow paths as capacity - (filled - drained).
+  std::int64_t free_limit = 0;
+
+  HAKMEM_FAST_PATH bool over_capacity() const {
+    return static_cast<std::int64_t>(frees.get() - allocs.get()) > free_limit;
+  }
+};
+
+using SlabList = IntrusiveList<Slab, &Slab::links>;
+using SuperSlabList = IntrusiveList<SuperSlab, &SuperSlab::links>;
+
+// The slow-path half of a size class: capacity, slabs, counters.
+struct ClassState {
+  LocalCounter filled;          // blocks moved into the bin by refills, ever
+  LocalCounter drained;         // blocks moved out of the bin by flushes, ever
+  std::uint32_t capacity = 0;   // adaptive (see CAPACITY)
+  std::uint32_t max_capacity = 0;
+  std::uint64_t allocs_at_gc = 0;   // Bin::allocs at the last idle check
+  std::uint64_t refills_at_gc = 0;  // refills at the last idle check
+  SlabList partial;             // slabs with a free block; refills take the front
+  SlabList full;                // slabs without one
+  LocalCounter remote_frees;    // blocks of this class this thread freed to other heaps
+  LocalCounter refills;
+  LocalCounter flushes;
+  LocalCounter slabs_carved;
+  LocalCounter slabs_released;
+};
+
+class ThreadHeap {
+ public:
+  enum class State : std::uint8_t { kUnattached, kActive, kIdle, kDead };
+
+  // Bytes of free blocks a bin may hold at its largest.
+  static constexpr std::size_t kBinBudgetBytes = 64 * 1024;
+  static constexpr std::uint32_t kInitialCapacity = 16;
+  static constexpr std::uint32_t kGcEvents = 256;
+
+  constexpr ThreadHeap() = default;
+  ThreadHeap(const ThreadHeap&) = delete;
+  ThreadHeap& operator=(const ThreadHeap&) = delete;
+
+  void init(numa::NodeId node);
+
+  // The thread cache; the fast path reads and writes it directly.
+  Bin bins[kClassCount];
+
+  // --- owner-only slow paths ------------------------------------------------
+  // Fills the bin of class c; returns false when no memory could be had.
+  HAKMEM_SLOW_PATH bool refill(SizeClass c);
+  // The bin of class c went over capacity: give its oldest half back.
+  HAKMEM_SLOW_PATH void flush_overflow(SizeClass c);
+  // Returns every block of every bin to its slab.
+  void flush_all();
+  // Returns blocks other threads freed to their slabs.
+  void drain_inbox();
+  // Releases empty slabs and SuperSlabs; with `purge`, also purges the pages
+  // of free units in SuperSlabs the heap keeps. Returns bytes purged.
+  std::size_t release_free_memory(bool purge);
+  // Blocks currently in the bin of class c.
+  std::uint64_t cached_blocks(SizeClass c) const;
+  // Walks every slab and checks the invariants in superslab.h; false on the
+  // first violation. For tests and expensive debug checks.
+  bool check_invariants() const;
+
+  // --- any thread -------------------------------------------------------------
+  // Returns `block` (a block of one of this heap's slabs) to this heap.
+  void push_remote(void* block) {
+    void* old = inbox_.load(std::memory_order_relaxed);
+    do {
+      *static_cast<void**>(block) = old;
+    } while (!inbox_.compare_exchange_weak(old, block, std::memory_order_release, std::memory_order_relaxed));
+  }
+  bool inbox_empty() const { return inbox_.load(std::memory_order_relaxed) == nullptr; }
+
+  ClassState& class_state(SizeClass c) { return classes_[c]; }
+  const ClassState& class_state(SizeClass c) const { return classes_[c]; }
+  numa::NodeId node() const { return node_; }
+  State state() const { return state_; }
+  void set_state(State s) { state_ = s; }
+
+  // Counters of the heap as a whole.
+  LocalCounter remote_received;     // blocks other threads returned through the inbox
+  LocalCounter superslabs_acquired;
+  LocalCounter superslabs_returned;
+
+  ListLinks<ThreadHeap> registry_links;  // all heaps (registry lock)
+  ListLinks<ThreadHeap> idle_links;      // idle heaps (registry lock)
+
+ private:
+  void take_blocks(SizeClass c, std::uint32_t want);
+  void flush(SizeClass c, std::uint32_t keep);
+  void return_block(void* block);
+  Slab* new_slab(SizeClass c);
+  void release_slab(Slab& head);
+  void update_free_limit(SizeClass c);
+  void note_slow_event();
+  void collect_idle_bins();
+
+  ClassState classes_[kClassCount];
+  SuperSlabList room_;  // owned SuperSlabs with at least one free unit
+  std::atomic<void*> inbox_{nullptr};
+  numa::NodeId node_;
+  State state_ = State::kUnattached;
+  std::uint32_t slow_events_ = 0;
+};
+
+}  // namespace hakmem::tiers
