@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The test suite in one command (CI runs exactly this): installs the
+# dependencies, builds, runs every test, then builds the unit tests under
+# AddressSanitizer and UndefinedBehaviorSanitizer in build-asan and runs them.
+#   HAKMEM_SKIP_SANITIZERS=1  skips the sanitizer pass (quicker local runs)
+#   BUILD_DIR                 the main build directory (default: build)
+# Exit status: the first failing pass's ctest status, else 0.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+build_dir=${BUILD_DIR:-build}
+jobs=${CTEST_JOBS:-2}
+
+echo "== installing dependencies =="
+bash scripts/install-deps.sh
+echo "== building (in $build_dir) =="
+BUILD_DIR="$build_dir" bash scripts/build.sh -DHAKMEM_BUILD_TESTS=ON -DHAKMEM_BUILD_BENCH=ON
+
+echo "== running the test suite =="
+status=0
+ctest --test-dir "$build_dir" --output-on-failure -j"$jobs" || status=$?
+
+if [[ ${HAKMEM_SKIP_SANITIZERS:-0} == 1 ]]; then
+  echo "== sanitizer pass skipped (HAKMEM_SKIP_SANITIZERS=1) =="
+else
+  # Unit tests link the allocator core directly and keep glibc's malloc, so
+  # the sanitizers' own allocator stays in charge there.
+  echo "== building the unit tests with ASan+UBSan (in build-asan) =="
+  san_flags="-fsanitize=address,undefined -fno-omit-frame-pointer"
+  BUILD_DIR=build-asan bash scripts/build.sh \
+    -DCMAKE_C_FLAGS="$san_flags" -DCMAKE_CXX_FLAGS="$san_flags" -DHAKMEM_BUILD_BENCH=OFF
+  echo "== running the unit tests under ASan+UBSan =="
+  san_status=0
+  ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1} \
+  UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1} \
+    ctest --test-dir build-asan -L unit --output-on-failure -j"$jobs" || san_status=$?
+  if [[ $status -eq 0 ]]; then status=$san_status; fi
+fi
+
+if [[ $status -eq 0 ]]; then
+  echo "== all tests passed =="
+else
+  echo "== tests FAILED (ctest exit status $status) ==" >&2
+fi
+exit "$status"
