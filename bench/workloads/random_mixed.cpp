@@ -1,0 +1,110 @@
+// Random mixed sizes: each thread keeps a working set of <slots> live blocks;
+// each op frees the block in a random slot and allocates a new one there, of
+// a size drawn uniformly from the range, then writes its first bytes (and its
+// last one). Every free is local: this measures the thread-local fast paths
+// of one size range, plus the tier behind them once the working set outgrows
+// the thread cache.
+//
+//   random_mixed --size=tiny|mid|large|huge|MIN-MAX --threads=N --slots=N
+//                --ops=N (per thread) --seed=N
+//
+// Size classes (bytes): tiny 8-1024, mid 1024-32768, large 32768-1048576,
+// huge 1048576-16777216. Prints ops/sec summed over threads.
+#include <atomic>
+#include <cstdlib>
+#include <thread>
+#include <vector>
+
+#include "bench_util.h"
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: random_mixed [--size=tiny|mid|large|huge|MIN-MAX] [--threads=1] [--slots=4096]\n"
+    "                    [--ops=10000000 (per thread)] [--seed=12345]";
+
+struct Worker {
+  uint64_t seed;
+  uint64_t salt;
+  bench::SizeRange range;
+  uint64_t slots;
+  uint64_t ops;
+};
+
+std::atomic<uint64_t> g_ready{0};
+std::atomic<bool> g_go{false};
+
+void run(const Worker* w) {
+  bench::Rng rng(w->seed);
+  // The slot array is allocated before the timed loop, from the allocator
+  // under test like everything else, and never resized.
+  std::vector<void*> slots(w->slots);
+  for (void*& s : slots) {
+    uint64_t size = rng.between(w->range.min, w->range.max);
+    s = std::malloc(size);
+    if (s == nullptr) std::abort();
+    bench::stamp_block(s, size, w->salt);
+  }
+  // All threads start the timed loop together.
+  g_ready.fetch_add(1);
+  while (!g_go.load(std::memory_order_acquire)) std::this_thread::yield();
+
+  for (uint64_t i = 0; i < w->ops; ++i) {
+    uint64_t k = rng.below(w->slots);
+    if (!bench::check_block(slots[k], w->salt)) bench::corrupted("random_mixed", slots[k]);
+    std::free(slots[k]);
+    uint64_t size = rng.between(w->range.min, w->range.max);
+    void* p = std::malloc(size);
+    if (p == nullptr) std::abort();
+    bench::stamp_block(p, size, w->salt);
+    slots[k] = p;
+  }
+
+  for (void* s : slots) {
+    if (!bench::check_block(s, w->salt)) bench::corrupted("random_mixed", s);
+    std::free(s);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bench::Args args(argc, argv, kUsage, {"size", "threads", "slots", "ops", "seed"});
+  std::string size_name = args.str("size", "tiny");
+  bench::SizeRange range;
+  if (!bench::parse_size_range(size_name, &range)) args.fail("bad --size", size_name.c_str());
+  if (range.min < 8) range.min = 8;  // every block carries an 8-byte stamp
+  if (range.max < range.min) range.max = range.min;
+  uint64_t threads = args.u64("threads", 1);
+  uint64_t slots = args.u64("slots", 4096);
+  uint64_t ops = args.u64("ops", 10'000'000);
+  uint64_t seed = args.u64("seed", 12345);
+  if (threads == 0 || slots == 0) args.fail("need --threads and --slots >= 1", "0");
+
+  std::vector<Worker> workers(threads);
+  for (uint64_t t = 0; t < threads; ++t) workers[t] = {seed + t, t + 1, range, slots, ops};
+  std::vector<std::thread> pool;
+  for (const Worker& w : workers) pool.emplace_back(run, &w);
+  while (g_ready.load() != threads) std::this_thread::yield();
+  // The clock starts once every working set is filled, and stops after the
+  // final frees: the timed figure covers ops plus one teardown per thread.
+  double start = bench::now_s();
+  g_go.store(true, std::memory_order_release);
+  for (std::thread& t : pool) t.join();
+  double elapsed = bench::now_s() - start;
+
+  uint64_t total = ops * threads;
+  bench::ResultLine("random_mixed")
+      .add("threads", threads)
+      .add("size", size_name)
+      .add("min", range.min)
+      .add("max", range.max)
+      .add("slots", slots)
+      .add("seed", seed)
+      .add("ops", total)
+      .add("elapsed_s", elapsed)
+      .add("ops_per_sec", static_cast<double>(total) / elapsed)
+      .add("peak_rss_kb", bench::peak_rss_kb())
+      .print();
+  return 0;
+}
