@@ -157,15 +157,19 @@ inline long status_kb(const char* field) {
   return kb;
 }
 
-// Peak resident set of the whole process so far, in KiB: the larger of
-// getrusage's ru_maxrss (kilobytes on Linux) and VmHWM, since the kernel's
-// RSS counters are per-CPU and the two readings can lag each other by a few
-// pages. Reads /proc with stdio: call it after the timed section.
+// Peak resident set of this program so far, in KiB: VmHWM, the high-water
+// mark of the current address space. Not getrusage's ru_maxrss: the kernel
+// carries ru_maxrss across execve (it keeps the larger of the old and new
+// images), so a program started by a big parent (the Python runner forks,
+// then execs us) would report the parent's size. ru_maxrss is the fallback
+// when /proc is unreadable. Reads /proc with stdio: call it after the timed
+// section.
 inline long peak_rss_kb() {
+  long hwm = status_kb("VmHWM");
+  if (hwm >= 0) return hwm;
   struct rusage ru {};
   getrusage(RUSAGE_SELF, &ru);
-  long hwm = status_kb("VmHWM");
-  return hwm > ru.ru_maxrss ? hwm : ru.ru_maxrss;
+  return ru.ru_maxrss;
 }
 
 // Stamps a fresh block: its first 8 bytes hold its size and a salt, its last

@@ -1,0 +1,571 @@
+#!/usr/bin/env python3
+"""Runs hakmem's benchmark suite against the peer allocators and reports ratios.
+
+Every workload is a plain executable (bench/workloads, bench/micro) that
+calls malloc and free; this runner picks the allocator with LD_PRELOAD, so
+each allocator runs the very same binary. Runs are interleaved (hakmem,
+glibc, jemalloc, tcmalloc, mimalloc, then again, --runs times), so a
+disturbance on the machine spreads over every column instead of landing on
+one. Each figure is the median of its runs; the report gives, per row, each
+allocator's median and hakmem's ratio to the best peer.
+
+It builds nothing: build first (cmake -S . -B build -G Ninja && ninja -C
+build) and pass the build directory (default ./build).
+
+    python3 bench/run.py                       # everything, 5 runs
+    python3 bench/run.py --quick               # small sizes, to check it all works
+    python3 bench/run.py --only memory_overhead,random_mixed_tiny_1t --runs 5
+    python3 bench/run.py --smoke build         # ctest: each workload once under hakmem
+
+Python standard library only; the chart needs matplotlib and is skipped
+without it. Adding a workload is one entry in WORKLOADS.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shlex
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+
+HIGHER = "higher"
+LOWER = "lower"
+
+# name -> library to preload (None: the C library's own malloc). hakmem's
+# path is relative to the build directory; the peers are Debian's packages.
+ALLOCATORS = {
+    "hakmem": "libhakmem.so",
+    "glibc": None,
+    "jemalloc": "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2",
+    "tcmalloc": "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4",
+    "mimalloc": "/usr/lib/x86_64-linux-gnu/libmimalloc.so.2",
+}
+PEER_PACKAGES = {"jemalloc": "libjemalloc2", "tcmalloc": "libtcmalloc-minimal4", "mimalloc": "libmimalloc2.0"}
+INSTALL_HINT = "apt-get install -y libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0"
+
+# Metrics: (key in the RESULT line, label, better, scale, decimals).
+OPS = ("ops_per_sec", "M ops/s", HIGHER, 1e-6, 2)
+PEAK = ("peak_rss_kb", "peak RSS MiB", LOWER, 1 / 1024, 1)
+THROUGHPUT = [OPS, PEAK]
+
+
+def larson(threads, seconds, chunks):
+    # The original program's positional command line (see larson.cpp).
+    return [str(seconds), "8", "128", str(chunks), "1", "12345", str(threads)]
+
+
+def mixed(size, threads, slots, ops):
+    return [f"--size={size}", f"--threads={threads}", f"--slots={slots}", f"--ops={ops}", "--seed=12345"]
+
+
+# The workloads. Each entry: the program (under BUILD/bench), its arguments
+# for the full run, --quick and --smoke, and the metrics to report. kind
+# "gbench" is a google-benchmark binary whose rows are read from its JSON.
+WORKLOADS = [
+    {"name": "larson_1t", "program": "workloads/larson",
+     "args": {"full": larson(1, 10, 1024), "quick": larson(1, 1, 1024), "smoke": larson(1, 0.1, 256)},
+     "metrics": THROUGHPUT},
+    {"name": "larson_4t", "program": "workloads/larson",
+     "args": {"full": larson(4, 10, 1024), "quick": larson(4, 1, 1024), "smoke": larson(4, 0.1, 256)},
+     "metrics": THROUGHPUT},
+    {"name": "random_mixed_tiny_1t", "program": "workloads/random_mixed",
+     "args": {"full": mixed("tiny", 1, 4096, 20_000_000), "quick": mixed("tiny", 1, 4096, 2_000_000),
+              "smoke": mixed("tiny", 1, 256, 20_000)},
+     "metrics": THROUGHPUT},
+    {"name": "random_mixed_tiny_4t", "program": "workloads/random_mixed",
+     "args": {"full": mixed("tiny", 4, 4096, 5_000_000), "quick": mixed("tiny", 4, 4096, 500_000),
+              "smoke": mixed("tiny", 4, 256, 5_000)},
+     "metrics": THROUGHPUT},
+    {"name": "random_mixed_mid_1t", "program": "workloads/random_mixed",
+     "args": {"full": mixed("mid", 1, 1024, 5_000_000), "quick": mixed("mid", 1, 1024, 500_000),
+              "smoke": mixed("mid", 1, 64, 5_000)},
+     "metrics": THROUGHPUT},
+    {"name": "random_mixed_large_1t", "program": "workloads/random_mixed",
+     "args": {"full": mixed("large", 1, 256, 200_000), "quick": mixed("large", 1, 256, 20_000),
+              "smoke": mixed("large", 1, 16, 500)},
+     "metrics": THROUGHPUT},
+    {"name": "random_mixed_huge_1t", "program": "workloads/random_mixed",
+     "args": {"full": mixed("huge", 1, 16, 5_000), "quick": mixed("huge", 1, 16, 500),
+              "smoke": mixed("huge", 1, 4, 20)},
+     "metrics": THROUGHPUT},
+    {"name": "memory_overhead", "program": "workloads/memory_overhead",
+     "args": {"full": ["--blocks=1000000", "--size=16"], "quick": ["--blocks=1000000", "--size=16"],
+              "smoke": ["--blocks=10000", "--size=16"]},
+     "metrics": [PEAK,
+                 ("rss_per_block_bytes", "RSS per live block, bytes", LOWER, 1, 1),
+                 ("rss_after_free_kb", "RSS after free MiB", LOWER, 1 / 1024, 1),
+                 ("rss_after_trim_kb", "RSS after malloc_trim MiB", LOWER, 1 / 1024, 1)]},
+    {"name": "producer_consumer_2t", "program": "workloads/producer_consumer",
+     "args": {"full": ["--threads=2", "--size=tiny", "--blocks=5000000"],
+              "quick": ["--threads=2", "--size=tiny", "--blocks=500000"],
+              "smoke": ["--threads=2", "--size=tiny", "--blocks=10000"]},
+     "metrics": THROUGHPUT},
+    {"name": "micro", "program": "micro/alloc_micro", "kind": "gbench",
+     "args": {"full": ["--benchmark_min_time=0.5"], "quick": ["--benchmark_min_time=0.05"],
+              "smoke": ["--benchmark_min_time=0.001"]},
+     "metrics": []},  # one row per benchmark, in ns per iteration (lower is better)
+]
+
+# The figures that matter now: (workload, metric, peer, comparison, bound).
+TARGETS = [
+    ("memory_overhead", "peak_rss_kb", "mimalloc", "<=", 1.1),
+    ("random_mixed_tiny_1t", "ops_per_sec", "mimalloc", ">=", 0.9),
+]
+
+
+# --- running ---------------------------------------------------------------
+
+def parse_result_line(stdout):
+    """The RESULT line's key=value pairs, numbers as floats; None if absent."""
+    for line in stdout.splitlines():
+        if line.startswith("RESULT "):
+            fields = {}
+            for item in line.split()[1:]:
+                key, _, value = item.partition("=")
+                try:
+                    fields[key] = float(value)
+                except ValueError:
+                    fields[key] = value
+            return fields
+    return None
+
+
+def parse_gbench(stdout):
+    """google-benchmark JSON -> {row: ns per iteration}. Single-thread rows use
+    CPU time, which a busy machine disturbs least; rows marked real_time (the
+    cross-thread ones) use wall time, since their cost includes waiting."""
+    try:
+        data = json.loads(stdout)
+    except json.JSONDecodeError:
+        return None
+    rows = {}
+    for b in data.get("benchmarks", []):
+        if b.get("run_type", "iteration") != "iteration":
+            continue
+        name = b["name"]
+        t = b["real_time"] if "real_time" in name else b["cpu_time"]
+        scale = {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}[b.get("time_unit", "ns")]
+        rows[name] = t * scale
+    return rows or None
+
+
+def describe_exit(rc):
+    if rc < 0:
+        try:
+            return f"killed by {signal.Signals(-rc).name}"
+        except ValueError:
+            return f"killed by signal {-rc}"
+    return f"exit status {rc}"
+
+
+def run_once(workload, mode, build, lib, timeout):
+    """Runs one sample. Returns (metrics dict, None) or (None, problem text)."""
+    exe = os.path.join(build, "bench", workload["program"])
+    argv = [exe] + list(workload["args"][mode])
+    gbench = workload.get("kind") == "gbench"
+    if gbench:
+        argv.append("--benchmark_format=json")
+    env = dict(os.environ)
+    env.pop("LD_PRELOAD", None)
+    if lib:
+        env["LD_PRELOAD"] = lib
+    repro = (f"LD_PRELOAD={lib} " if lib else "") + " ".join(shlex.quote(a) for a in argv)
+    try:
+        proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None, f"timed out after {timeout} s: {repro}"
+    tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
+    if proc.returncode != 0:
+        return None, f"{describe_exit(proc.returncode)}: {repro}" + (f"\n    stderr: {tail}" if tail else "")
+    if gbench:
+        values = parse_gbench(proc.stdout)
+        if values is None:
+            return None, f"no benchmark rows in the JSON output: {repro}"
+        return values, None
+    fields = parse_result_line(proc.stdout)
+    if fields is None:
+        return None, f"no RESULT line: {repro}" + (f"\n    stderr: {tail}" if tail else "")
+    missing = [m[0] for m in workload["metrics"] if not isinstance(fields.get(m[0]), float)]
+    if missing:
+        return None, f"RESULT line lacks {', '.join(missing)}: {repro}"
+    return {m[0]: fields[m[0]] for m in workload["metrics"]}, None
+
+
+def short(values, workload):
+    if workload.get("kind") == "gbench":
+        return f"{len(values)} rows"
+    parts = []
+    for key, label, _, scale, dec in workload["metrics"][:2]:
+        parts.append(f"{label}={values[key] * scale:.{dec}f}")
+    return " ".join(parts)
+
+
+# --- the machine -------------------------------------------------------------
+
+def read_first(path, prefix=None):
+    try:
+        with open(path) as f:
+            for line in f:
+                if prefix is None or line.startswith(prefix):
+                    return line.strip()
+    except OSError:
+        pass
+    return None
+
+
+def command_out(argv):
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def machine_info(build):
+    model = read_first("/proc/cpuinfo", "model name")
+    mem = read_first("/proc/meminfo", "MemTotal")
+    mem_gib = f"{int(mem.split()[1]) / 2**20:.1f} GiB" if mem else "unknown"
+    thp = read_first("/sys/kernel/mm/transparent_hugepage/enabled") or "unknown"
+    hugepages = read_first("/proc/meminfo", "HugePages_Total")
+    build_type = ""
+    cache = os.path.join(build, "CMakeCache.txt")
+    line = read_first(cache, "CMAKE_BUILD_TYPE:") if os.path.exists(cache) else None
+    if line:
+        build_type = line.split("=", 1)[1]
+    commit = command_out(["git", "-C", REPO, "rev-parse", "--short", "HEAD"])
+    dirty = command_out(["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no"])
+    return {
+        "nproc": os.cpu_count(),
+        "usable_cpus": len(os.sched_getaffinity(0)),
+        "model": model.split(":", 1)[1].strip() if model else "unknown",
+        "kernel": platform.release(),
+        "memory": mem_gib,
+        "thp": thp,
+        "hugepages": hugepages.split(":", 1)[1].strip() if hugepages else "unknown",
+        "commit": (commit + (" (uncommitted changes)" if dirty else "")) if commit else "unknown",
+        "build": f"{os.path.abspath(build)} ({build_type or 'unknown build type'})",
+    }
+
+
+def loadavg():
+    return read_first("/proc/loadavg") or "unknown"
+
+
+def peer_version(name):
+    pkg = PEER_PACKAGES.get(name)
+    if not pkg:
+        return ""
+    return command_out(["dpkg-query", "-W", "-f", "${Version}", pkg])
+
+
+# --- the report ---------------------------------------------------------------
+
+def rows_of(workload, samples):
+    """(metric key, label, better, scale, decimals) for each row of a workload."""
+    if workload.get("kind") != "gbench":
+        return workload["metrics"]
+    names = []
+    for runs in samples.values():
+        for values in runs:
+            for name in values:
+                if name not in names:
+                    names.append(name)
+    unit = lambda n: "ns/iter, wall" if "real_time" in n else "ns/iter, CPU"
+    return [(n, f"{n} ({unit(n)})", LOWER, 1, 1) for n in names]
+
+
+def median_of(runs, key):
+    values = [v[key] for v in runs if key in v]
+    return statistics.median(values) if values else None
+
+
+def spread_pct(runs, key):
+    values = [v[key] for v in runs if key in v]
+    if len(values) < 2:
+        return 0.0
+    med = statistics.median(values)
+    return (max(values) - min(values)) / med * 100 if med else 0.0
+
+
+def best_peer(medians, better):
+    peers = {a: m for a, m in medians.items() if a != "hakmem" and m is not None}
+    if not peers:
+        return None, None
+    pick = max if better == HIGHER else min
+    name = pick(peers, key=peers.get)
+    return name, peers[name]
+
+
+def build_table(selected, allocs, samples):
+    """Rows of the report: dicts with the medians, best peer and ratio."""
+    table = []
+    for w in selected:
+        ws = samples[w["name"]]
+        for key, label, better, scale, dec in rows_of(w, ws):
+            medians = {a: median_of(ws[a], key) for a in allocs}
+            peer, peer_value = best_peer(medians, better)
+            ratio = None
+            if peer_value and medians.get("hakmem") is not None:
+                ratio = medians["hakmem"] / peer_value
+            table.append({"workload": w["name"], "key": key, "label": label, "better": better,
+                          "scale": scale, "dec": dec, "medians": medians, "best_peer": peer,
+                          "ratio": ratio, "spread": {a: spread_pct(ws[a], key) for a in allocs}})
+    return table
+
+
+def verdict(ratio, better):
+    if ratio is None:
+        return ""
+    wins = ratio >= 1 if better == HIGHER else ratio <= 1
+    return "hakmem ahead" if wins else "hakmem behind"
+
+
+def markdown(args, info, allocs, skipped, selected, samples, problems, table, started, load_start, chart_note):
+    out = []
+    mode = "smoke" if args.smoke else ("quick" if args.quick else "full")
+    out.append(f"# hakmem benchmark report, {started:%Y-%m-%d %H:%M}")
+    out.append("")
+    out.append(f"- command: `{' '.join(shlex.quote(a) for a in sys.argv)}`")
+    out.append(f"- mode: {mode}, {args.runs} interleaved runs per allocator, medians reported")
+    out.append(f"- machine: {info['nproc']} CPUs ({info['usable_cpus']} usable), {info['model']}, "
+               f"{info['memory']} memory, kernel {info['kernel']}")
+    out.append(f"- transparent huge pages: {info['thp']}; reserved huge pages: {info['hugepages']}")
+    out.append(f"- hakmem: commit {info['commit']}, build {info['build']}")
+    peers = [f"{a} {peer_version(a)}".strip() for a in allocs if a not in ("hakmem", "glibc")]
+    glibc = platform.libc_ver()[1]
+    out.append(f"- peers: glibc {glibc}" + "".join(f", {p}" for p in peers))
+    for a, why in skipped:
+        out.append(f"- skipped: {a} ({why}; install with `{INSTALL_HINT}`)")
+    hk = {k: v for k, v in os.environ.items() if k.startswith("HAKMEM_")}
+    if hk:
+        out.append("- environment: " + ", ".join(f"`{k}={v}`" for k, v in sorted(hk.items())))
+    out.append(f"- load average at start: {load_start}; at end: {loadavg()}")
+    out.append("")
+    out.append("Each cell is the median over the runs. *Best peer* is the best median among the "
+               "other allocators; *ratio* is hakmem's median divided by it. For rows where higher "
+               "is better a ratio above 1 means hakmem is ahead; where lower is better (memory, "
+               "time), a ratio below 1 means hakmem is ahead.")
+    out.append("")
+    head = ["workload", "metric", "better"] + allocs + ["best peer", "hakmem / best", ""]
+    out.append("| " + " | ".join(head) + " |")
+    out.append("|" + "|".join(["---"] * 3 + ["---:"] * len(allocs) + ["---", "---:", "---"]) + "|")
+    for r in table:
+        cells = [r["workload"], r["label"], r["better"]]
+        for a in allocs:
+            m = r["medians"][a]
+            cells.append("n/a" if m is None else f"{m * r['scale']:,.{r['dec']}f}")
+        cells.append(r["best_peer"] or "")
+        cells.append("" if r["ratio"] is None else f"{r['ratio']:.2f}x")
+        cells.append(verdict(r["ratio"], r["better"]))
+        out.append("| " + " | ".join(cells) + " |")
+    out.append("")
+
+    target_rows = []
+    for wl, key, peer, op, bound in TARGETS:
+        row = next((r for r in table if r["workload"] == wl and r["key"] == key), None)
+        if row is None or row["medians"].get("hakmem") is None or not row["medians"].get(peer):
+            continue
+        ratio = row["medians"]["hakmem"] / row["medians"][peer]
+        met = ratio <= bound if op == "<=" else ratio >= bound
+        target_rows.append(f"| {wl} | {row['label']} | hakmem / {peer} | {ratio:.3f}x | {op} {bound}x | "
+                           f"{'met' if met else 'MISSED'} |")
+    if target_rows:
+        out.append("## Targets")
+        out.append("")
+        out.append("| workload | metric | ratio | measured | target | |")
+        out.append("|---|---|---|---:|---|---|")
+        out.extend(target_rows)
+        out.append("")
+
+    noisy = []
+    for r in table:
+        for a in allocs:
+            if r["spread"].get(a, 0) > 10:
+                noisy.append(f"- {r['workload']} / {r['label']} / {a}: runs spread "
+                             f"{r['spread'][a]:.0f}% of the median (max - min)")
+    out.append("## Noise")
+    out.append("")
+    out.extend(noisy or ["Every cell's runs lie within 10% of its median (max - min)."])
+    out.append("")
+    out.append("## Problems")
+    out.append("")
+    out.extend([f"- {p}" for p in problems] or ["None: every run finished and printed its figures."])
+    out.append("")
+    if chart_note:
+        out.append(chart_note)
+        out.append("")
+    out.append("## Samples")
+    out.append("")
+    out.append("Every run's figure, in run order, for the first metric of each workload.")
+    out.append("")
+    for w in selected:
+        rows = rows_of(w, samples[w["name"]])
+        if not rows:
+            continue
+        key, label, _, scale, dec = rows[0]
+        out.append(f"- {w['name']} ({label}):")
+        for a in allocs:
+            vals = ", ".join(f"{v[key] * scale:.{dec}f}" for v in samples[w["name"]][a] if key in v)
+            out.append(f"  - {a}: {vals or 'none'}")
+    out.append("")
+    return "\n".join(out)
+
+
+def draw_chart(table, path):
+    """A bar per row: hakmem's advantage over the best peer (above 1 = ahead).
+    Returns a note for the report."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "Chart skipped: matplotlib is not importable (apt-get install python3-matplotlib)."
+    rows = [r for r in table if r["ratio"]]
+    if not rows:
+        return "Chart skipped: no ratios to draw."
+    labels = [f"{r['workload']}: {r['label']}" for r in rows]
+    adv = [r["ratio"] if r["better"] == HIGHER else 1 / r["ratio"] for r in rows]
+    fig, ax = plt.subplots(figsize=(10, 0.35 * len(rows) + 1.5))
+    ax.barh(labels, adv, color=["tab:green" if a >= 1 else "tab:red" for a in adv])
+    ax.axvline(1.0, color="black", linewidth=1)
+    ax.invert_yaxis()
+    ax.set_xlabel("hakmem advantage over the best peer (above 1: hakmem ahead)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return f"![hakmem advantage over the best peer]({os.path.basename(path)})"
+
+
+def report_path(out_dir, started):
+    base = os.path.join(out_dir, f"report-{started:%Y-%m-%d}")
+    path, n = base + ".md", 2
+    while os.path.exists(path):
+        path, n = f"{base}-{n}.md", n + 1
+    return path
+
+
+# --- main ------------------------------------------------------------------------
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="workloads: " + ", ".join(w["name"] for w in WORKLOADS))
+    p.add_argument("build", nargs="?", default="build", help="the build directory (default ./build)")
+    p.add_argument("--only", help="comma-separated workloads to run (default: all)")
+    p.add_argument("--allocators", help="comma-separated allocators (default: " + ",".join(ALLOCATORS) + ")")
+    p.add_argument("--runs", type=int, help="runs per allocator and workload (default 5; 1 with --smoke)")
+    p.add_argument("--quick", action="store_true", help="small sizes: check that everything works")
+    p.add_argument("--smoke", action="store_true",
+                   help="tiny sizes under hakmem only, one run, no report; fails if a workload fails")
+    p.add_argument("--out", default=os.path.join(HERE, "results"), help="report directory (default bench/results)")
+    p.add_argument("--lib", action="append", default=[], metavar="NAME=PATH",
+                   help="preload PATH for allocator NAME (overrides the default path; may repeat)")
+    p.add_argument("--timeout", type=float, default=600, help="seconds before one run counts as hung (default 600)")
+    p.add_argument("--list", action="store_true", help="list the workloads and exit")
+    args = p.parse_args()
+
+    if args.list:
+        for w in WORKLOADS:
+            print(f"{w['name']:24} {w['program']} {' '.join(w['args']['full'])}")
+        return 0
+    mode = "smoke" if args.smoke else ("quick" if args.quick else "full")
+    args.runs = args.runs or (1 if args.smoke else 5)
+    build = os.path.abspath(args.build)
+
+    names = [w["name"] for w in WORKLOADS]
+    only = args.only.split(",") if args.only else names
+    unknown = [n for n in only if n not in names]
+    if unknown:
+        print(f"unknown workload(s): {', '.join(unknown)}; known: {', '.join(names)}", file=sys.stderr)
+        return 2
+    selected = [w for w in WORKLOADS if w["name"] in only]
+
+    libs = dict(ALLOCATORS)
+    for item in args.lib:
+        name, _, path = item.partition("=")
+        libs[name] = path or None
+    wanted = args.allocators.split(",") if args.allocators else (["hakmem"] if args.smoke else list(ALLOCATORS))
+    allocs, skipped = [], []
+    for a in wanted:
+        if a not in libs:
+            print(f"unknown allocator {a}; known: {', '.join(libs)}", file=sys.stderr)
+            return 2
+        lib = libs[a]
+        if a == "hakmem":
+            lib = os.path.join(build, lib) if not os.path.isabs(lib) else lib
+            if not os.path.exists(lib):
+                print(f"{lib} not found: build first (cmake -S . -B build -G Ninja && ninja -C build)",
+                      file=sys.stderr)
+                return 2
+            libs[a] = lib
+        elif lib and not os.path.exists(lib):
+            print(f"{a}: {lib} not found, skipping its column (install the peers with: {INSTALL_HINT})")
+            skipped.append((a, f"{lib} not found"))
+            continue
+        allocs.append(a)
+
+    runnable = []
+    for w in selected:
+        exe = os.path.join(build, "bench", w["program"])
+        if os.access(exe, os.X_OK):
+            runnable.append(w)
+        elif w.get("kind") == "gbench":
+            print(f"{exe} not built (google-benchmark missing?), skipping {w['name']}")
+        else:
+            print(f"{exe} not found: build first (ninja -C {args.build})", file=sys.stderr)
+            return 2
+    selected = runnable
+
+    started = datetime.datetime.now()
+    load_start = loadavg()
+    print(f"{mode} run: {len(selected)} workloads x {allocs} x {args.runs} runs, build {build}")
+    samples = {w["name"]: {a: [] for a in allocs} for w in selected}
+    problems = []
+    for w in selected:
+        for r in range(args.runs):
+            for a in allocs:
+                t0 = time.monotonic()
+                values, problem = run_once(w, mode, build, libs[a], args.timeout)
+                took = time.monotonic() - t0
+                if problem:
+                    problems.append(f"{w['name']} under {a}, run {r + 1}: {problem}")
+                    print(f"  {w['name']:22} run {r + 1}/{args.runs} {a:9} FAILED: {problem}", flush=True)
+                else:
+                    samples[w["name"]][a].append(values)
+                    print(f"  {w['name']:22} run {r + 1}/{args.runs} {a:9} {short(values, w)}  ({took:.1f} s)",
+                          flush=True)
+
+    if args.smoke:
+        for p_ in problems:
+            print(f"FAILED: {p_}", file=sys.stderr)
+        print("smoke: " + ("every workload ran and printed its figures" if not problems
+                           else f"{len(problems)} failure(s)"))
+        return 1 if problems else 0
+
+    info = machine_info(build)
+    table = build_table(selected, allocs, samples)
+    os.makedirs(args.out, exist_ok=True)
+    path = report_path(args.out, started)
+    chart_note = draw_chart(table, path[:-3] + ".png")
+    text = markdown(args, info, allocs, skipped, selected, samples, problems, table, started, load_start,
+                    chart_note)
+    with open(path, "w") as f:
+        f.write(text)
+    with open(path[:-3] + ".json", "w") as f:
+        json.dump({"machine": info, "mode": mode, "runs": args.runs, "allocators": allocs,
+                   "samples": samples, "problems": problems}, f, indent=1)
+    print()
+    print(text)
+    print(f"report written to {path}")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
