@@ -17,7 +17,7 @@
 namespace hakmem::tiers {
 
 constinit ThreadHeap g_unattached_heap;
-HAKMEM_TLS ThreadHeap* t_heap = &g_unattached_heap;
+constinit HAKMEM_TLS ThreadHeap* t_heap = &g_unattached_heap;
 
 namespace {
 

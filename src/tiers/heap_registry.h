@@ -20,7 +20,7 @@ namespace hakmem::tiers {
 // pointing at it, so "not initialised" looks exactly like "cache empty" to
 // the fast path, which then falls into the slow path that attaches a heap.
 extern constinit ThreadHeap g_unattached_heap;
-extern HAKMEM_TLS ThreadHeap* t_heap;
+extern constinit HAKMEM_TLS ThreadHeap* t_heap;
 
 // Runs the allocator's one-time init (options, topology, node pools, the
 // thread-exit hook) if it has not run. Safe to call from any thread at any

@@ -31,8 +31,11 @@ char* SuperSlab::purgeable_begin(unsigned u) {
 }
 
 int SuperSlab::find_free_run(unsigned count, std::size_t block_bytes) const {
-  // Unit 0 loses the header; use it only when a block still fits.
-  const bool unit0_ok = count * kSlabUnitBytes - kSuperSlabHeaderBytes >= block_bytes;
+  // Unit 0 loses the header; use it only when the slab keeps at least 7/8
+  // of the blocks it would hold elsewhere (it does for small blocks).
+  const std::size_t full = count * kSlabUnitBytes / block_bytes;
+  const std::size_t short_by_header = (count * kSlabUnitBytes - kSuperSlabHeaderBytes) / block_bytes;
+  const bool unit0_ok = short_by_header * 8 >= full * 7 && short_by_header > 0;
   const std::uint32_t run = count >= 32 ? kAllUnits : ((1u << count) - 1);
   for (unsigned first = unit0_ok ? 0 : 1; first + count <= kUnitsPerSuperSlab; ++first) {
     if (((free_units_ >> first) & run) == run) return static_cast<int>(first);

@@ -34,7 +34,7 @@ namespace hakmem::tiers {
 
 class ThreadHeap;
 
-struct Slab {
+struct alignas(64) Slab {  // 64 bytes: the free path indexes the array with a shift
   enum class State : std::uint8_t { kFree, kHead, kContinuation };
 
   // Read by the free path of any thread (see OWNERSHIP).
@@ -85,8 +85,8 @@ class SuperSlab {
   Slab& slab(unsigned unit) { return slabs_[unit]; }
 
   // Finds `count` consecutive free units usable for a slab whose blocks are
-  // `block_bytes` (unit 0 is shorter, as it holds this header). Returns the
-  // first unit, or -1.
+  // `block_bytes` (unit 0 is shorter, as it holds this header, and is used
+  // only where that costs little). Returns the first unit, or -1.
   int find_free_run(unsigned count, std::size_t block_bytes) const;
   // Marks the units as a slab of `size_class` owned by `owner`.
   Slab& carve_slab(unsigned first, unsigned count, SizeClass size_class, ThreadHeap* owner);

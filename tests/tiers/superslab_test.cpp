@@ -1,0 +1,71 @@
+#include "tiers/superslab.h"
+
+#include <gtest/gtest.h>
+
+#include "os/pages.h"
+
+namespace hakmem::tiers {
+namespace {
+
+class SuperSlabTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    region_ = os::map_plain(kSuperSlabBytes, kSuperSlabBytes);
+    ASSERT_NE(region_, nullptr);
+    ss_ = SuperSlab::format(region_, numa::NodeId{0}, os::Backing::kPlain);
+  }
+  void TearDown() override { os::release(region_, kSuperSlabBytes); }
+  void* region_ = nullptr;
+  SuperSlab* ss_ = nullptr;
+  ThreadHeap* const owner_ = reinterpret_cast<ThreadHeap*>(0x1000);
+};
+
+TEST_F(SuperSlabTest, HeaderFitsBeforeTheFirstBlocksAndIsPageAligned) {
+  EXPECT_EQ(ss_->magic(), SuperSlab::kMagic);
+  EXPECT_TRUE(ss_->all_units_free());
+  EXPECT_EQ(kSuperSlabHeaderBytes % kOsPageBytes, 0u);
+  EXPECT_GE(kSuperSlabHeaderBytes, sizeof(SuperSlab));
+}
+
+TEST_F(SuperSlabTest, CarveAndReleaseSlabsOfSeveralUnits) {
+  const SizeClass big = class_of(160 * 1024);
+  const unsigned units = units_per_slab(big);
+  ASSERT_GT(units, 1u);
+  const int first = ss_->find_free_run(units, block_size(big));
+  ASSERT_EQ(first, 1) << "unit 0 is too short for a multi-unit slab of big blocks";
+  Slab& head = ss_->carve_slab(static_cast<unsigned>(first), units, big, owner_);
+  EXPECT_EQ(head.capacity, units * kSlabUnitBytes / block_size(big));
+  // Every unit of the slab answers the free path's questions.
+  for (unsigned u = 1; u < 1 + units; ++u) {
+    char* p = reinterpret_cast<char*>(ss_) + u * kSlabUnitBytes + 100;
+    EXPECT_EQ(SuperSlab::unit_slab(p).owner, owner_);
+    EXPECT_EQ(SuperSlab::unit_slab(p).size_class, big);
+    EXPECT_EQ(&SuperSlab::head_slab(p), &head);
+  }
+  EXPECT_FALSE(ss_->all_units_free());
+  ss_->release_slab(head);
+  EXPECT_TRUE(ss_->all_units_free());
+  EXPECT_EQ(SuperSlab::unit_slab(reinterpret_cast<char*>(ss_) + kSlabUnitBytes).owner, nullptr);
+}
+
+TEST_F(SuperSlabTest, UnitZeroHoldsSmallBlocksAfterTheHeader) {
+  const SizeClass c = class_of(64);
+  ASSERT_EQ(ss_->find_free_run(1, 64), 0);
+  Slab& head = ss_->carve_slab(0, 1, c, owner_);
+  EXPECT_EQ(ss_->slab_begin(head), reinterpret_cast<char*>(ss_) + kSuperSlabHeaderBytes);
+  EXPECT_EQ(head.capacity, (kSlabUnitBytes - kSuperSlabHeaderBytes) / 64);
+}
+
+TEST_F(SuperSlabTest, FillsEveryUnitThenFindsNoRoom) {
+  const SizeClass c = class_of(1000);
+  for (unsigned i = 0; i < kUnitsPerSuperSlab; ++i) {
+    const int u = ss_->find_free_run(1, block_size(c));
+    ASSERT_GE(u, 0);
+    ss_->carve_slab(static_cast<unsigned>(u), 1, c, owner_);
+  }
+  EXPECT_FALSE(ss_->has_free_unit());
+  EXPECT_EQ(ss_->find_free_run(1, block_size(c)), -1);
+}
+
+}  // namespace
+}  // namespace hakmem::tiers
