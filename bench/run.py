@@ -26,6 +26,7 @@ import datetime
 import json
 import os
 import platform
+import resource
 import shlex
 import signal
 import statistics
@@ -53,8 +54,12 @@ INSTALL_HINT = "apt-get install -y libjemalloc2 libtcmalloc-minimal4 libmimalloc
 
 # Metrics: (key in the RESULT line, label, better, scale, decimals).
 OPS = ("ops_per_sec", "M ops/s", HIGHER, 1e-6, 2)
+OPS_K = ("ops_per_sec", "K ops/s", HIGHER, 1e-3, 1)
+OPS_1 = ("ops_per_sec", "ops/s", HIGHER, 1, 0)
 PEAK = ("peak_rss_kb", "peak RSS MiB", LOWER, 1 / 1024, 1)
 THROUGHPUT = [OPS, PEAK]
+THROUGHPUT_K = [OPS_K, PEAK]  # for the slow size ranges
+THROUGHPUT_1 = [OPS_1, PEAK]
 
 
 def larson(threads, seconds, chunks):
@@ -62,8 +67,9 @@ def larson(threads, seconds, chunks):
     return [str(seconds), "8", "128", str(chunks), "1", "12345", str(threads)]
 
 
-def mixed(size, threads, slots, ops):
-    return [f"--size={size}", f"--threads={threads}", f"--slots={slots}", f"--ops={ops}", "--seed=12345"]
+def mixed(size, threads, slots, ops, touch="0"):
+    return [f"--size={size}", f"--threads={threads}", f"--slots={slots}", f"--ops={ops}", "--seed=12345",
+            f"--touch={touch}"]
 
 
 # The workloads. Each entry: the program (under BUILD/bench), its arguments
@@ -91,11 +97,17 @@ WORKLOADS = [
     {"name": "random_mixed_large_1t", "program": "workloads/random_mixed",
      "args": {"full": mixed("large", 1, 256, 200_000), "quick": mixed("large", 1, 256, 20_000),
               "smoke": mixed("large", 1, 16, 500)},
-     "metrics": THROUGHPUT},
+     "metrics": THROUGHPUT_K},
     {"name": "random_mixed_huge_1t", "program": "workloads/random_mixed",
      "args": {"full": mixed("huge", 1, 16, 5_000), "quick": mixed("huge", 1, 16, 500),
               "smoke": mixed("huge", 1, 4, 20)},
-     "metrics": THROUGHPUT},
+     "metrics": THROUGHPUT_1},
+    # The same, writing every byte of each block: page faults included, as
+    # for a program that fills its buffers (huge-page backing pays off here).
+    {"name": "random_mixed_huge_touch_1t", "program": "workloads/random_mixed",
+     "args": {"full": mixed("huge", 1, 16, 1_000, "all"), "quick": mixed("huge", 1, 16, 100, "all"),
+              "smoke": mixed("huge", 1, 4, 10, "all")},
+     "metrics": THROUGHPUT_1},
     {"name": "memory_overhead", "program": "workloads/memory_overhead",
      "args": {"full": ["--blocks=1000000", "--size=16"], "quick": ["--blocks=1000000", "--size=16"],
               "smoke": ["--blocks=10000", "--size=16"]},
@@ -240,7 +252,10 @@ def machine_info(build):
     if line:
         build_type = line.split("=", 1)[1]
     commit = command_out(["git", "-C", REPO, "rev-parse", "--short", "HEAD"])
-    dirty = command_out(["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no"])
+    dirty = command_out(["git", "-C", REPO, "status", "--porcelain", "--", "src", "include", "CMakeLists.txt"])
+    lib = os.path.join(build, ALLOCATORS["hakmem"])
+    built = (datetime.datetime.fromtimestamp(os.path.getmtime(lib)).strftime("%Y-%m-%d %H:%M")
+             if os.path.exists(lib) else "not built")
     return {
         "nproc": os.cpu_count(),
         "usable_cpus": len(os.sched_getaffinity(0)),
@@ -249,13 +264,57 @@ def machine_info(build):
         "memory": mem_gib,
         "thp": thp,
         "hugepages": hugepages.split(":", 1)[1].strip() if hugepages else "unknown",
-        "commit": (commit + (" (uncommitted changes)" if dirty else "")) if commit else "unknown",
-        "build": f"{os.path.abspath(build)} ({build_type or 'unknown build type'})",
+        "commit": (commit + (" (src/ has uncommitted changes)" if dirty else "")) if commit else "unknown",
+        "build": f"{os.path.abspath(build)} ({build_type or 'unknown build type'}, libhakmem.so built {built})",
     }
 
 
 def loadavg():
     return read_first("/proc/loadavg") or "unknown"
+
+
+def busy_cpu_seconds():
+    """CPU-seconds spent busy so far, summed over the machine's CPUs (/proc/stat)."""
+    line = read_first("/proc/stat", "cpu ")
+    if not line:
+        return None
+    ticks = [int(x) for x in line.split()[1:9]]  # user nice system idle iowait irq softirq steal
+    busy = sum(ticks) - ticks[3] - ticks[4]
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds():
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+class OtherLoad:
+    """How many CPUs other processes kept busy during one run: the machine's
+    busy time over the run, less the time our (waited-for) child used. The
+    benchmarks often share a machine; this says which samples it disturbed."""
+
+    def __init__(self):
+        self.busy, self.child, self.t = busy_cpu_seconds(), children_cpu_seconds(), time.monotonic()
+
+    def cpus(self):
+        busy, wall = busy_cpu_seconds(), time.monotonic() - self.t
+        if busy is None or self.busy is None or wall <= 0:
+            return None
+        return max(0.0, (busy - self.busy) - (children_cpu_seconds() - self.child)) / wall
+
+
+def wait_for_quiet(max_busy, max_wait):
+    """Waits until other processes use at most max_busy CPUs (measured over
+    half-second windows), for at most max_wait seconds. True if it got quiet."""
+    deadline = time.monotonic() + max_wait
+    while True:
+        meter = OtherLoad()
+        time.sleep(0.5)
+        used = meter.cpus()
+        if used is None or used <= max_busy:
+            return True
+        if time.monotonic() >= deadline:
+            return False
 
 
 def peer_version(name):
@@ -327,7 +386,7 @@ def verdict(ratio, better):
     return "hakmem ahead" if wins else "hakmem behind"
 
 
-def markdown(args, info, allocs, skipped, selected, samples, problems, table, started, load_start, chart_note):
+def markdown(args, info, allocs, skipped, selected, samples, problems, table, started, load, chart_note):
     out = []
     mode = "smoke" if args.smoke else ("quick" if args.quick else "full")
     out.append(f"# hakmem benchmark report, {started:%Y-%m-%d %H:%M}")
@@ -346,14 +405,23 @@ def markdown(args, info, allocs, skipped, selected, samples, problems, table, st
     hk = {k: v for k, v in os.environ.items() if k.startswith("HAKMEM_")}
     if hk:
         out.append("- environment: " + ", ".join(f"`{k}={v}`" for k, v in sorted(hk.items())))
-    out.append(f"- load average at start: {load_start}; at end: {loadavg()}")
+    out.append(f"- load average at start: {load['load_start']}; at end: {loadavg()}")
+    if load["other"]:
+        o = load["other"]
+        busy = sum(1 for x in o if x > 0.25)
+        out.append(f"- other processes' CPU use during the runs: median {statistics.median(o):.2f}, "
+                   f"max {max(o):.2f} CPUs; {busy} of {len(o)} runs shared the machine with more than "
+                   f"0.25 CPU of other work")
+    if args.max_busy is not None:
+        out.append(f"- waited before each run for other processes to use at most {args.max_busy} CPUs; "
+                   f"{load['not_quiet']} runs started after {args.max_wait:.0f} s without it")
     out.append("")
     out.append("Each cell is the median over the runs. *Best peer* is the best median among the "
                "other allocators; *ratio* is hakmem's median divided by it. For rows where higher "
                "is better a ratio above 1 means hakmem is ahead; where lower is better (memory, "
                "time), a ratio below 1 means hakmem is ahead.")
     out.append("")
-    head = ["workload", "metric", "better"] + allocs + ["best peer", "hakmem / best", ""]
+    head = ["workload", "metric", "better"] + allocs + ["best peer", "hakmem / best", "verdict"]
     out.append("| " + " | ".join(head) + " |")
     out.append("|" + "|".join(["---"] * 3 + ["---:"] * len(allocs) + ["---", "---:", "---"]) + "|")
     for r in table:
@@ -468,6 +536,10 @@ def main():
     p.add_argument("--lib", action="append", default=[], metavar="NAME=PATH",
                    help="preload PATH for allocator NAME (overrides the default path; may repeat)")
     p.add_argument("--timeout", type=float, default=600, help="seconds before one run counts as hung (default 600)")
+    p.add_argument("--max-busy", type=float, metavar="CPUS",
+                   help="before each run, wait until other processes use at most CPUS CPUs")
+    p.add_argument("--max-wait", type=float, default=120,
+                   help="longest wait for --max-busy, in seconds, before running anyway (default 120)")
     p.add_argument("--list", action="store_true", help="list the workloads and exit")
     args = p.parse_args()
 
@@ -527,13 +599,21 @@ def main():
     load_start = loadavg()
     print(f"{mode} run: {len(selected)} workloads x {allocs} x {args.runs} runs, build {build}")
     samples = {w["name"]: {a: [] for a in allocs} for w in selected}
+    other = []  # CPUs used by other processes during each run
+    not_quiet = 0
     problems = []
     for w in selected:
         for r in range(args.runs):
             for a in allocs:
+                if args.max_busy is not None and not wait_for_quiet(args.max_busy, args.max_wait):
+                    not_quiet += 1
                 t0 = time.monotonic()
+                meter = OtherLoad()
                 values, problem = run_once(w, mode, build, libs[a], args.timeout)
                 took = time.monotonic() - t0
+                used = meter.cpus()
+                if used is not None:
+                    other.append(used)
                 if problem:
                     problems.append(f"{w['name']} under {a}, run {r + 1}: {problem}")
                     print(f"  {w['name']:22} run {r + 1}/{args.runs} {a:9} FAILED: {problem}", flush=True)
@@ -554,13 +634,13 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     path = report_path(args.out, started)
     chart_note = draw_chart(table, path[:-3] + ".png")
-    text = markdown(args, info, allocs, skipped, selected, samples, problems, table, started, load_start,
-                    chart_note)
+    load = {"load_start": load_start, "other": other, "not_quiet": not_quiet}
+    text = markdown(args, info, allocs, skipped, selected, samples, problems, table, started, load, chart_note)
     with open(path, "w") as f:
         f.write(text)
     with open(path[:-3] + ".json", "w") as f:
         json.dump({"machine": info, "mode": mode, "runs": args.runs, "allocators": allocs,
-                   "samples": samples, "problems": problems}, f, indent=1)
+                   "samples": samples, "problems": problems, "load": load}, f, indent=1)
     print()
     print(text)
     print(f"report written to {path}")

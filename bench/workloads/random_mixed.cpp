@@ -6,12 +6,18 @@
 // the thread cache.
 //
 //   random_mixed --size=tiny|mid|large|huge|MIN-MAX --threads=N --slots=N
-//                --ops=N (per thread) --seed=N
+//                --ops=N (per thread) --seed=N --touch=0|BYTES|all
+//
+// --touch writes that many leading bytes of each new block (all: the whole
+// block), as a program that fills what it allocates. The default, 0, writes
+// only the stamp (first 8 bytes and the last byte), which leaves page-fault
+// cost out for large blocks and so measures the allocator's own work.
 //
 // Size classes (bytes): tiny 8-1024, mid 1024-32768, large 32768-1048576,
 // huge 1048576-16777216. Prints ops/sec summed over threads.
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
 #include <thread>
 #include <vector>
 
@@ -21,7 +27,7 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: random_mixed [--size=tiny|mid|large|huge|MIN-MAX] [--threads=1] [--slots=4096]\n"
-    "                    [--ops=10000000 (per thread)] [--seed=12345]";
+    "                    [--ops=10000000 (per thread)] [--seed=12345] [--touch=0|BYTES|all]";
 
 struct Worker {
   uint64_t seed;
@@ -29,7 +35,18 @@ struct Worker {
   bench::SizeRange range;
   uint64_t slots;
   uint64_t ops;
+  uint64_t touch_bytes;
 };
+
+// A new block: written as --touch asks, then stamped.
+void* fresh_block(bench::Rng& rng, const Worker* w) {
+  uint64_t size = rng.between(w->range.min, w->range.max);
+  void* p = std::malloc(size);
+  if (p == nullptr) std::abort();
+  if (w->touch_bytes != 0) std::memset(p, 0x5a, size < w->touch_bytes ? size : w->touch_bytes);
+  bench::stamp_block(p, size, w->salt);
+  return p;
+}
 
 std::atomic<uint64_t> g_ready{0};
 std::atomic<bool> g_go{false};
@@ -39,12 +56,7 @@ void run(const Worker* w) {
   // The slot array is allocated before the timed loop, from the allocator
   // under test like everything else, and never resized.
   std::vector<void*> slots(w->slots);
-  for (void*& s : slots) {
-    uint64_t size = rng.between(w->range.min, w->range.max);
-    s = std::malloc(size);
-    if (s == nullptr) std::abort();
-    bench::stamp_block(s, size, w->salt);
-  }
+  for (void*& s : slots) s = fresh_block(rng, w);
   // All threads start the timed loop together.
   g_ready.fetch_add(1);
   while (!g_go.load(std::memory_order_acquire)) std::this_thread::yield();
@@ -53,11 +65,7 @@ void run(const Worker* w) {
     uint64_t k = rng.below(w->slots);
     if (!bench::check_block(slots[k], w->salt)) bench::corrupted("random_mixed", slots[k]);
     std::free(slots[k]);
-    uint64_t size = rng.between(w->range.min, w->range.max);
-    void* p = std::malloc(size);
-    if (p == nullptr) std::abort();
-    bench::stamp_block(p, size, w->salt);
-    slots[k] = p;
+    slots[k] = fresh_block(rng, w);
   }
 
   for (void* s : slots) {
@@ -69,7 +77,7 @@ void run(const Worker* w) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bench::Args args(argc, argv, kUsage, {"size", "threads", "slots", "ops", "seed"});
+  bench::Args args(argc, argv, kUsage, {"size", "threads", "slots", "ops", "seed", "touch"});
   std::string size_name = args.str("size", "tiny");
   bench::SizeRange range;
   if (!bench::parse_size_range(size_name, &range)) args.fail("bad --size", size_name.c_str());
@@ -80,9 +88,11 @@ int main(int argc, char** argv) {
   uint64_t ops = args.u64("ops", 10'000'000);
   uint64_t seed = args.u64("seed", 12345);
   if (threads == 0 || slots == 0) args.fail("need --threads and --slots >= 1", "0");
+  std::string touch = args.str("touch", "0");
+  uint64_t touch_bytes = touch == "all" ? UINT64_MAX : args.u64("touch", 0);
 
   std::vector<Worker> workers(threads);
-  for (uint64_t t = 0; t < threads; ++t) workers[t] = {seed + t, t + 1, range, slots, ops};
+  for (uint64_t t = 0; t < threads; ++t) workers[t] = {seed + t, t + 1, range, slots, ops, touch_bytes};
   std::vector<std::thread> pool;
   for (const Worker& w : workers) pool.emplace_back(run, &w);
   while (g_ready.load() != threads) std::this_thread::yield();
@@ -100,6 +110,7 @@ int main(int argc, char** argv) {
       .add("min", range.min)
       .add("max", range.max)
       .add("slots", slots)
+      .add("touch", touch)
       .add("seed", seed)
       .add("ops", total)
       .add("elapsed_s", elapsed)
