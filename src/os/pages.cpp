@@ -104,13 +104,14 @@ bool populate_hugetlb(void* base, std::size_t bytes) {
   return raw_madvise(base, bytes, MADV_POPULATE_WRITE);
 }
 
-void* map_thp(std::size_t bytes, std::size_t alignment) {
+void* map_thp(std::size_t bytes, std::size_t alignment, std::size_t advise_bytes) {
   KeepErrno keep;
   void* p = map_over_and_trim(bytes, alignment, 0);
   if (p == nullptr) return nullptr;
   // Advice only: if the kernel has THP off, the mapping still works with
   // small pages. Counted as a fallback so users can see it.
-  if (!raw_madvise(p, bytes, MADV_HUGEPAGE)) g_stats.thp_fallbacks.inc();
+  const std::size_t advised = advise_bytes < bytes ? advise_bytes : bytes;
+  if (advised != 0 && !raw_madvise(p, advised, MADV_HUGEPAGE)) g_stats.thp_fallbacks.inc();
   return p;
 }
 
@@ -119,7 +120,8 @@ void* map_plain(std::size_t bytes, std::size_t alignment) {
   return map_over_and_trim(bytes, alignment, 0);
 }
 
-Region map_aligned(std::size_t bytes, HugePagePolicy policy, BeforeFirstTouch hook, void* context) {
+Region map_aligned(std::size_t bytes, HugePagePolicy policy, BeforeFirstTouch hook, void* context,
+                   std::size_t thp_bytes) {
   Region r;
   bool try_hugetlb = policy == HugePagePolicy::kHugetlb;
   if (policy == HugePagePolicy::kAuto) {
@@ -138,8 +140,9 @@ Region map_aligned(std::size_t bytes, HugePagePolicy policy, BeforeFirstTouch ho
     g_stats.hugetlb_fallbacks.inc();
     if (policy == HugePagePolicy::kAuto) g_hugetlb_skips.store(kHugetlbRetryEvery, std::memory_order_relaxed);
   }
-  if (policy != HugePagePolicy::kOff) {
-    void* p = map_thp(bytes, kSuperSlabBytes);
+  const std::size_t advise = thp_bytes == kAdviseAll ? bytes : align_down(thp_bytes, kHugePageBytes);
+  if (policy != HugePagePolicy::kOff && advise != 0) {
+    void* p = map_thp(bytes, kSuperSlabBytes, advise);
     if (p != nullptr && (hook == nullptr || hook(p, bytes, context))) {
       g_stats.thp_maps.inc();
       g_stats.mapped_bytes.add(bytes);

@@ -42,11 +42,20 @@ using BeforeFirstTouch = bool (*)(void* base, std::size_t bytes, void* context);
 // policy allows, in order, and counts each fallback. A hugetlb region is
 // populated at map time (MADV_POPULATE_WRITE), so it can never SIGBUS later
 // when the huge page pool runs dry: it fails here and falls back instead.
-Region map_aligned(std::size_t bytes, HugePagePolicy policy, BeforeFirstTouch hook, void* context);
+//
+// THP advice covers only the first `thp_bytes` (rounded down to 2 MiB): a
+// transparent huge page is faulted in whole on its first touch, so advising
+// memory that will be used sparsely would bloat RSS by up to 2 MiB per
+// region. With thp_bytes 0 the THP step is skipped (hugetlb, then plain).
+inline constexpr std::size_t kAdviseAll = ~std::size_t{0};
+Region map_aligned(std::size_t bytes, HugePagePolicy policy, BeforeFirstTouch hook, void* context,
+                   std::size_t thp_bytes = kAdviseAll);
 
 // The three mechanisms map_aligned orders. Each returns null on failure.
 void* map_hugetlb(std::size_t bytes);
-void* map_thp(std::size_t bytes, std::size_t alignment);
+// Maps `bytes` aligned to `alignment` and advises the first `advise_bytes`
+// MADV_HUGEPAGE (counted as a THP fallback if the kernel refuses).
+void* map_thp(std::size_t bytes, std::size_t alignment, std::size_t advise_bytes);
 void* map_plain(std::size_t bytes, std::size_t alignment);
 
 // Populates a hugetlb region, so that a later touch cannot fault for want of

@@ -176,8 +176,10 @@ void* huge_allocate(std::size_t bytes, std::size_t alignment, bool zero) {
     else ++g_stats.cache_misses;
   }
   if (r == nullptr) {
-    const os::Region region =
-        os::map_aligned(need + extra, config::options().huge_pages, bind_to_current_node, nullptr);
+    // THP advice only for the 2 MiB pages the block fills entirely: the
+    // partly used last one would be faulted in whole on its first touch.
+    const os::Region region = os::map_aligned(need + extra, config::options().huge_pages,
+                                              bind_to_current_node, nullptr, bytes + extra);
     if (region.base == nullptr) return nullptr;
     if (!chunk_map().set(region.base, need + extra, ChunkKind::kHuge)) {
       os::release(region.base, need + extra);

@@ -40,10 +40,21 @@ bool init_node_pools() {
 NodePool& node_pool(numa::NodeId node) { return g_pools[node.value < g_pool_count ? node.value : 0]; }
 std::uint32_t node_pool_count() { return g_pool_count; }
 
+// Under HAKMEM_HUGEPAGES=auto, SuperSlabs get THP advice only once the
+// process holds this much: a transparent huge page is faulted in whole, so
+// for a small heap (most processes: shells, build tools) huge pages would
+// mostly add RSS, while a big heap gains TLB reach. Reserved hugetlb pages
+// are the user's explicit choice and are used from the first SuperSlab.
+constexpr std::uint64_t kThpFromMappedBytes = std::uint64_t{32} << 20;
+
 SuperSlab* NodePool::map_new() {
   numa::NodeId node = node_;
+  const os::HugePagePolicy policy = config::options().huge_pages;
+  const bool advise_thp = policy == os::HugePagePolicy::kThp ||
+                          (policy == os::HugePagePolicy::kAuto &&
+                           os::os_stats().mapped_bytes.get() >= kThpFromMappedBytes);
   const os::Region r =
-      os::map_aligned(kSuperSlabBytes, config::options().huge_pages, bind_before_touch, &node);
+      os::map_aligned(kSuperSlabBytes, policy, bind_before_touch, &node, advise_thp ? kSuperSlabBytes : 0);
   if (r.base == nullptr) return nullptr;
   if (!chunk_map().set(r.base, kSuperSlabBytes, ChunkKind::kSuperSlab)) {
     os::release(r.base, kSuperSlabBytes);
