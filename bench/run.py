@@ -60,6 +60,9 @@ PEAK = ("peak_rss_kb", "peak RSS MiB", LOWER, 1 / 1024, 1)
 THROUGHPUT = [OPS, PEAK]
 THROUGHPUT_K = [OPS_K, PEAK]  # for the slow size ranges
 THROUGHPUT_1 = [OPS_1, PEAK]
+# Ops per CPU-second of the process: steadier than wall time when other work
+# shares the machine (time spent descheduled does not count).
+OPS_CPU = ("ops_per_cpu_sec", "M ops per CPU-s", HIGHER, 1e-6, 2)
 
 
 def larson(threads, seconds, chunks):
@@ -85,7 +88,7 @@ WORKLOADS = [
     {"name": "random_mixed_tiny_1t", "program": "workloads/random_mixed",
      "args": {"full": mixed("tiny", 1, 4096, 20_000_000), "quick": mixed("tiny", 1, 4096, 2_000_000),
               "smoke": mixed("tiny", 1, 256, 20_000)},
-     "metrics": THROUGHPUT},
+     "metrics": [OPS, OPS_CPU, PEAK]},
     {"name": "random_mixed_tiny_4t", "program": "workloads/random_mixed",
      "args": {"full": mixed("tiny", 4, 4096, 5_000_000), "quick": mixed("tiny", 4, 4096, 500_000),
               "smoke": mixed("tiny", 4, 256, 5_000)},
@@ -93,7 +96,7 @@ WORKLOADS = [
     {"name": "random_mixed_mid_1t", "program": "workloads/random_mixed",
      "args": {"full": mixed("mid", 1, 1024, 5_000_000), "quick": mixed("mid", 1, 1024, 500_000),
               "smoke": mixed("mid", 1, 64, 5_000)},
-     "metrics": THROUGHPUT},
+     "metrics": [OPS, OPS_CPU, PEAK]},
     {"name": "random_mixed_large_1t", "program": "workloads/random_mixed",
      "args": {"full": mixed("large", 1, 256, 200_000), "quick": mixed("large", 1, 256, 20_000),
               "smoke": mixed("large", 1, 16, 500)},
@@ -130,6 +133,7 @@ WORKLOADS = [
 TARGETS = [
     ("memory_overhead", "peak_rss_kb", "mimalloc", "<=", 1.1),
     ("random_mixed_tiny_1t", "ops_per_sec", "mimalloc", ">=", 0.9),
+    ("random_mixed_tiny_1t", "ops_per_cpu_sec", "mimalloc", ">=", 0.9),
 ]
 
 
@@ -240,19 +244,25 @@ def command_out(argv):
         return ""
 
 
+def cache_value(cache, key):
+    """A value from CMakeCache.txt ("KEY:TYPE=value"), or ""."""
+    line = read_first(cache, key + ":") if os.path.exists(cache) else None
+    return line.split("=", 1)[1] if line else ""
+
+
 def machine_info(build):
     model = read_first("/proc/cpuinfo", "model name")
     mem = read_first("/proc/meminfo", "MemTotal")
     mem_gib = f"{int(mem.split()[1]) / 2**20:.1f} GiB" if mem else "unknown"
     thp = read_first("/sys/kernel/mm/transparent_hugepage/enabled") or "unknown"
     hugepages = read_first("/proc/meminfo", "HugePages_Total")
-    build_type = ""
+    # The commit is the one of the tree the build was configured from, which
+    # need not be this script's.
     cache = os.path.join(build, "CMakeCache.txt")
-    line = read_first(cache, "CMAKE_BUILD_TYPE:") if os.path.exists(cache) else None
-    if line:
-        build_type = line.split("=", 1)[1]
-    commit = command_out(["git", "-C", REPO, "rev-parse", "--short", "HEAD"])
-    dirty = command_out(["git", "-C", REPO, "status", "--porcelain", "--", "src", "include", "CMakeLists.txt"])
+    build_type = cache_value(cache, "CMAKE_BUILD_TYPE")
+    source = cache_value(cache, "CMAKE_HOME_DIRECTORY") or REPO
+    commit = command_out(["git", "-C", source, "rev-parse", "--short", "HEAD"])
+    dirty = command_out(["git", "-C", source, "status", "--porcelain", "--", "src", "include", "CMakeLists.txt"])
     lib = os.path.join(build, ALLOCATORS["hakmem"])
     built = (datetime.datetime.fromtimestamp(os.path.getmtime(lib)).strftime("%Y-%m-%d %H:%M")
              if os.path.exists(lib) else "not built")
@@ -264,7 +274,8 @@ def machine_info(build):
         "memory": mem_gib,
         "thp": thp,
         "hugepages": hugepages.split(":", 1)[1].strip() if hugepages else "unknown",
-        "commit": (commit + (" (src/ has uncommitted changes)" if dirty else "")) if commit else "unknown",
+        "commit": ((commit + (" (src/ has uncommitted changes)" if dirty else "")) if commit else "unknown")
+                  + f" in {source}",
         "build": f"{os.path.abspath(build)} ({build_type or 'unknown build type'}, libhakmem.so built {built})",
     }
 
@@ -454,13 +465,17 @@ def markdown(args, info, allocs, skipped, selected, samples, problems, table, st
 
     noisy = []
     for r in table:
-        for a in allocs:
-            if r["spread"].get(a, 0) > 10:
-                noisy.append(f"- {r['workload']} / {r['label']} / {a}: runs spread "
-                             f"{r['spread'][a]:.0f}% of the median (max - min)")
+        wide = [f"{a} {r['spread'][a]:.0f}%" for a in allocs if r["spread"].get(a, 0) > 10]
+        if wide:
+            noisy.append(f"- {r['workload']}, {r['label']}: " + ", ".join(wide))
     out.append("## Noise")
     out.append("")
-    out.extend(noisy or ["Every cell's runs lie within 10% of its median (max - min)."])
+    if noisy:
+        out.append("Cells whose runs spread over more than 10% of their median (max - min, in % of the median):")
+        out.append("")
+        out.extend(noisy)
+    else:
+        out.append("Every cell's runs lie within 10% of its median (max - min).")
     out.append("")
     out.append("## Problems")
     out.append("")
@@ -471,17 +486,16 @@ def markdown(args, info, allocs, skipped, selected, samples, problems, table, st
         out.append("")
     out.append("## Samples")
     out.append("")
-    out.append("Every run's figure, in run order, for the first metric of each workload.")
+    out.append("Every run's figure, in run order (for the micro-benchmarks, the first row only; "
+               "the JSON file beside this report holds them all).")
     out.append("")
     for w in selected:
         rows = rows_of(w, samples[w["name"]])
-        if not rows:
-            continue
-        key, label, _, scale, dec = rows[0]
-        out.append(f"- {w['name']} ({label}):")
-        for a in allocs:
-            vals = ", ".join(f"{v[key] * scale:.{dec}f}" for v in samples[w["name"]][a] if key in v)
-            out.append(f"  - {a}: {vals or 'none'}")
+        for key, label, _, scale, dec in rows[:1] if w.get("kind") == "gbench" else rows:
+            out.append(f"- {w['name']}, {label}:")
+            for a in allocs:
+                vals = ", ".join(f"{v[key] * scale:.{dec}f}" for v in samples[w["name"]][a] if key in v)
+                out.append(f"  - {a}: {vals or 'none'}")
     out.append("")
     return "\n".join(out)
 

@@ -157,6 +157,16 @@ inline long status_kb(const char* field) {
   return kb;
 }
 
+// CPU time of the whole process (every thread, user and system), in seconds.
+// On a machine shared with other work, ops per CPU-second moves less than
+// ops per wall-second, since time spent descheduled does not count.
+inline double cpu_s() {
+  struct rusage ru {};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
+}
+
 // Peak resident set of this program so far, in KiB: VmHWM, the high-water
 // mark of the current address space. Not getrusage's ru_maxrss: the kernel
 // carries ru_maxrss across execve (it keeps the larger of the old and new

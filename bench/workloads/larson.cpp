@@ -111,12 +111,14 @@ int main(int argc, char** argv) {
   }
 
   double start = bench::now_s();
+  double start_cpu = bench::cpu_s();
   std::vector<std::thread> drivers;
   for (Lane& l : lanes) drivers.emplace_back(drive_lane, &l, &p);
   std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
   g_stop.store(true, std::memory_order_relaxed);
   for (std::thread& d : drivers) d.join();
   double elapsed = bench::now_s() - start;
+  double cpu = bench::cpu_s() - start_cpu;
 
   uint64_t ops = 0;
   for (Lane& l : lanes) {
@@ -136,6 +138,8 @@ int main(int argc, char** argv) {
       .add("ops", ops)
       .add("elapsed_s", elapsed)
       .add("ops_per_sec", static_cast<double>(ops) / elapsed)
+      .add("cpu_s", cpu)
+      .add("ops_per_cpu_sec", cpu > 0 ? static_cast<double>(ops) / cpu : 0.0)
       .add("peak_rss_kb", bench::peak_rss_kb())
       .print();
   return 0;

@@ -92,9 +92,12 @@ int main(int argc, char** argv) {
   // every thread is waiting on g_go.
   while (g_ready.load() != pool.size()) std::this_thread::yield();
   double start = bench::now_s();
+  double start_cpu = bench::cpu_s();
   g_go.store(true, std::memory_order_release);
   for (std::thread& t : pool) t.join();
   double elapsed = bench::now_s() - start;
+  // Includes the time either side spins on a full or empty ring.
+  double cpu = bench::cpu_s() - start_cpu;
 
   uint64_t total = blocks * pairs;
   bench::ResultLine("producer_consumer")
@@ -107,6 +110,7 @@ int main(int argc, char** argv) {
       .add("ops", total)
       .add("elapsed_s", elapsed)
       .add("ops_per_sec", static_cast<double>(total) / elapsed)
+      .add("cpu_s", cpu)
       .add("peak_rss_kb", bench::peak_rss_kb())
       .print();
   return 0;

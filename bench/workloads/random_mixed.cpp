@@ -99,9 +99,11 @@ int main(int argc, char** argv) {
   // The clock starts once every working set is filled, and stops after the
   // final frees: the timed figure covers ops plus one teardown per thread.
   double start = bench::now_s();
+  double start_cpu = bench::cpu_s();
   g_go.store(true, std::memory_order_release);
   for (std::thread& t : pool) t.join();
   double elapsed = bench::now_s() - start;
+  double cpu = bench::cpu_s() - start_cpu;
 
   uint64_t total = ops * threads;
   bench::ResultLine("random_mixed")
@@ -115,6 +117,8 @@ int main(int argc, char** argv) {
       .add("ops", total)
       .add("elapsed_s", elapsed)
       .add("ops_per_sec", static_cast<double>(total) / elapsed)
+      .add("cpu_s", cpu)
+      .add("ops_per_cpu_sec", cpu > 0 ? static_cast<double>(total) / cpu : 0.0)
       .add("peak_rss_kb", bench::peak_rss_kb())
       .print();
   return 0;
