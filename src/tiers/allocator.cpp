@@ -116,7 +116,7 @@ void* move_block(void* p, std::size_t old_usable, std::size_t n) {
 
 }  // namespace
 
-void* allocate_slow(std::size_t n) {
+void* allocate_slow(std::size_t n) noexcept {
   if (n > kMaxSlabBlock) {
     void* p = huge_allocate(n, kMinAlignment, false);
     return p != nullptr ? p : fail_enomem();
@@ -128,7 +128,7 @@ void* allocate_slow(std::size_t n) {
   return allocate_from_class(class_of(n));
 }
 
-void deallocate_slow(void* p, ChunkKind kind) {
+void deallocate_slow(void* p, ChunkKind kind) noexcept {
   switch (kind) {
     case ChunkKind::kSuperSlab:
       free_small(p);
@@ -144,7 +144,7 @@ void deallocate_slow(void* p, ChunkKind kind) {
   }
 }
 
-void flush_slow(ThreadHeap* h, SizeClass c) { h->flush_overflow(c); }
+void flush_slow(ThreadHeap* h, SizeClass c) noexcept { h->flush_overflow(c); }
 
 void* allocate_zeroed(std::size_t count, std::size_t size) {
   std::size_t n = 0;

@@ -46,17 +46,17 @@ namespace hakmem::tiers {
 
 extern ChunkMap g_chunk_map;
 
-HAKMEM_SLOW_PATH void* allocate_slow(std::size_t n);
-HAKMEM_SLOW_PATH void deallocate_slow(void* p, ChunkKind kind);
-HAKMEM_SLOW_PATH void flush_slow(ThreadHeap* h, SizeClass c);
+HAKMEM_SLOW_PATH void* allocate_slow(std::size_t n) noexcept;
+HAKMEM_SLOW_PATH void deallocate_slow(void* p, ChunkKind kind) noexcept;
+HAKMEM_SLOW_PATH void flush_slow(ThreadHeap* h, SizeClass c) noexcept;
 
 // In checked builds, a free block carries this (xor its address) in its
 // second word, so that freeing it again is caught.
 inline constexpr std::uintptr_t kFreedCanary = 0x5afe5afe0bad0badull;
 
-HAKMEM_FAST_PATH void* allocate(std::size_t n) {
+HAKMEM_FAST_PATH void* allocate(std::size_t n) noexcept {
   if (HAKMEM_LIKELY(n <= kMaxSlabBlock)) {
-    const SizeClass c = class_of(n);
+    const SizeClass c = HAKMEM_LIKELY(n <= kMaxTinyBlock) ? tiny_class_of(n) : compute_class(n);
     Bin& b = t_heap->bins[c];
     void* p = b.head;
     if (HAKMEM_LIKELY(p != nullptr)) {
@@ -71,7 +71,7 @@ HAKMEM_FAST_PATH void* allocate(std::size_t n) {
   return allocate_slow(n);
 }
 
-HAKMEM_FAST_PATH void deallocate(void* p) {
+HAKMEM_FAST_PATH void deallocate(void* p) noexcept {
   const ChunkKind kind = g_chunk_map.kind_of(p);
   if (HAKMEM_LIKELY(kind == ChunkKind::kSuperSlab) && !kChecked) {
     const Slab& unit = SuperSlab::unit_slab(p);
@@ -82,11 +82,12 @@ HAKMEM_FAST_PATH void deallocate(void* p) {
       *static_cast<void**>(p) = b.head;
       b.head = p;
       b.frees.inc();
-      if (HAKMEM_UNLIKELY(b.over_capacity())) flush_slow(h, c);
+      // Tail calls: the fast path needs no stack frame.
+      if (HAKMEM_UNLIKELY(b.over_capacity())) return flush_slow(h, c);
       return;
     }
   }
-  deallocate_slow(p, kind);
+  return deallocate_slow(p, kind);
 }
 
 // calloc: n * size zeroed; null + ENOMEM on overflow.

@@ -33,8 +33,8 @@ void take_snapshot(Snapshot* out) {
       const ClassState& cs = h.class_state(static_cast<SizeClass>(c));
       ClassStats& out_class = s.classes[c];
       const std::uint64_t remote = cs.remote_frees.get();
-      out_class.allocations += b.allocs.get();
-      out_class.frees += b.frees.get() + remote;
+      out_class.allocations += b.allocs.read_racy();
+      out_class.frees += b.frees.read_racy() + remote;
       out_class.remote_frees += remote;
       out_class.cached_blocks += h.cached_blocks(static_cast<SizeClass>(c));
       out_class.refills += cs.refills.get();

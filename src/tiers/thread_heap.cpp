@@ -24,7 +24,7 @@ void ThreadHeap::init(numa::NodeId node) {
 std::uint64_t ThreadHeap::cached_blocks(SizeClass c) const {
   const ClassState& cs = classes_[c];
   const Bin& b = bins[c];
-  return cs.filled.get() - cs.drained.get() + b.frees.get() - b.allocs.get();
+  return cs.filled.get() - cs.drained.get() + b.frees.read_racy() - b.allocs.read_racy();
 }
 
 void ThreadHeap::update_free_limit(SizeClass c) {

@@ -9,8 +9,8 @@
 //   - Everything except `inbox_` is written only by the heap's owner: the
 //     thread it is attached to, or, while the heap is idle (its thread has
 //     exited), whoever holds the heap-registry lock.
-//   - Bin::allocs / Bin::frees and the ClassState counters are LocalCounters:
-//     written by the owner, read racily (relaxed) by stats summation.
+//   - Bin::allocs / Bin::frees are FastCounters and the ClassState counters
+//     LocalCounters: written by the owner, read (relaxed) by stats summation.
 //   - inbox_ is a lock-free stack: any thread pushes (release, in
 //     push_remote); the owner takes the whole stack (acquire, in
 //     drain_inbox). A heap is never freed, only recycled, so a push can never
@@ -40,8 +40,8 @@ namespace hakmem::tiers {
 // The fast-path half of a size class's thread cache: 32 bytes.
 struct Bin {
   void* head = nullptr;   // free blocks, linked through their first word
-  LocalCounter allocs;    // blocks handed to the program from this bin, ever
-  LocalCounter frees;     // blocks the program freed into this bin, ever
+  FastCounter allocs;     // blocks handed to the program from this bin, ever
+  FastCounter frees;      // blocks the program freed into this bin, ever
   // The bin is over capacity when frees - allocs > free_limit; recomputed by
   // the slow paths as capacity - (filled - drained).
   std::int64_t free_limit = 0;
