@@ -10,12 +10,15 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 build_dir=${BUILD_DIR:-build}
 jobs=${CTEST_JOBS:-2}
 
+# Seconds since the start, as "3m07s".
+elapsed() { printf '%dm%02ds' $((SECONDS / 60)) $((SECONDS % 60)); }
+
 echo "== installing dependencies =="
 bash scripts/install-deps.sh
 echo "== building (in $build_dir) =="
 BUILD_DIR="$build_dir" bash scripts/build.sh -DHAKMEM_BUILD_TESTS=ON -DHAKMEM_BUILD_BENCH=ON
 
-echo "== running the test suite =="
+echo "== running the test suite ($(elapsed) so far) =="
 status=0
 ctest --test-dir "$build_dir" --output-on-failure -j"$jobs" || status=$?
 
@@ -24,7 +27,7 @@ if [[ ${HAKMEM_SKIP_SANITIZERS:-0} == 1 ]]; then
 else
   # Unit tests link the allocator core directly and keep glibc's malloc, so
   # the sanitizers' own allocator stays in charge there.
-  echo "== building the unit tests with ASan+UBSan (in build-asan) =="
+  echo "== building the unit tests with ASan+UBSan (in build-asan; $(elapsed) so far) =="
   san_flags="-fsanitize=address,undefined -fno-omit-frame-pointer"
   generator=()
   [[ -f build-asan/CMakeCache.txt ]] || generator=(-G Ninja)
@@ -40,7 +43,7 @@ else
     exit 1
   fi
   cmake --build build-asan --parallel "$(nproc)" -- "${unit_targets[@]}"
-  echo "== running the unit tests under ASan+UBSan =="
+  echo "== running the unit tests under ASan+UBSan ($(elapsed) so far) =="
   san_status=0
   ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
   UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1} \
@@ -49,8 +52,8 @@ else
 fi
 
 if [[ $status -eq 0 ]]; then
-  echo "== all tests passed =="
+  echo "== all tests passed (in $(elapsed)) =="
 else
-  echo "== tests FAILED (ctest exit status $status) ==" >&2
+  echo "== tests FAILED (ctest exit status $status; in $(elapsed)) ==" >&2
 fi
 exit "$status"
