@@ -6,20 +6,47 @@
 // nothrow forms run the same loop and return null instead of throwing. The
 // sized and aligned delete forms ignore size and alignment: a block's
 // metadata already knows both.
+//
+// libhakmem.so does not depend on libstdc++: loading and relocating it would
+// cost every preloaded process (C programs and shells included) about a
+// millisecond at start-up. The few C++ runtime entry points used here are
+// weak references instead. A program that calls operator new is C++ and has
+// libstdc++ loaded already, so the dynamic loader binds them; in a C program
+// they stay null and are never reached.
+#include <cstdlib>
 #include <new>
 
 #include "base/attributes.h"
 #include "tiers/allocator.h"
 
+extern "C" {
+std::new_handler hakmem_get_new_handler() noexcept __asm__("_ZSt15get_new_handlerv") __attribute__((weak));
+[[noreturn]] void hakmem_throw_bad_alloc() __asm__("_ZSt17__throw_bad_allocv") __attribute__((weak));
+void* __cxa_begin_catch(void*) noexcept __attribute__((weak));
+void __cxa_end_catch() __attribute__((weak));
+}
+// The personality routine is referenced by the compiler itself (for the
+// catch below), so it is made weak at the assembler level.
+asm(".weak __gxx_personality_v0");
+
 using namespace hakmem;
 
 namespace {
 
+std::new_handler current_new_handler() {
+  return hakmem_get_new_handler != nullptr ? hakmem_get_new_handler() : nullptr;
+}
+
+[[noreturn]] void throw_bad_alloc() {
+  if (hakmem_throw_bad_alloc != nullptr) hakmem_throw_bad_alloc();
+  std::abort();  // unreachable: only C++ code calls operator new
+}
+
 // Out of line and cold: reached only when the allocator returned null.
 HAKMEM_SLOW_PATH void* new_after_failure(std::size_t size, std::size_t alignment) {
   for (;;) {
-    std::new_handler handler = std::get_new_handler();
-    if (handler == nullptr) throw std::bad_alloc();
+    std::new_handler handler = current_new_handler();
+    if (handler == nullptr) throw_bad_alloc();
     handler();
     void* p = alignment == 0 ? tiers::allocate(size) : tiers::allocate_aligned(alignment, size);
     if (p != nullptr) return p;
