@@ -525,8 +525,9 @@ def draw_chart(table, path):
     return f"![hakmem advantage over the best peer]({os.path.basename(path)})"
 
 
-def report_path(out_dir, started):
-    base = os.path.join(out_dir, f"report-{started:%Y-%m-%d}")
+def report_path(out_dir, started, mode):
+    # A quick run's figures are not comparable with a full run's: say so in the name.
+    base = os.path.join(out_dir, f"report-{started:%Y-%m-%d}" + ("-quick" if mode == "quick" else ""))
     path, n = base + ".md", 2
     while os.path.exists(path):
         path, n = f"{base}-{n}.md", n + 1
@@ -546,7 +547,9 @@ def main():
     p.add_argument("--quick", action="store_true", help="small sizes: check that everything works")
     p.add_argument("--smoke", action="store_true",
                    help="tiny sizes under hakmem only, one run, no report; fails if a workload fails")
-    p.add_argument("--out", default=os.path.join(HERE, "results"), help="report directory (default bench/results)")
+    p.add_argument("--out", default=os.path.join(HERE, "results"),
+                   help="report directory (default bench/results): report-YYYY-MM-DD.md (-quick.md for --quick), "
+                        "with the raw samples in a .json beside it")
     p.add_argument("--lib", action="append", default=[], metavar="NAME=PATH",
                    help="preload PATH for allocator NAME (overrides the default path; may repeat)")
     p.add_argument("--timeout", type=float, default=600, help="seconds before one run counts as hung (default 600)")
@@ -646,7 +649,7 @@ def main():
     info = machine_info(build)
     table = build_table(selected, allocs, samples)
     os.makedirs(args.out, exist_ok=True)
-    path = report_path(args.out, started)
+    path = report_path(args.out, started, mode)
     chart_note = draw_chart(table, path[:-3] + ".png")
     load = {"load_start": load_start, "other": other, "not_quiet": not_quiet}
     text = markdown(args, info, allocs, skipped, selected, samples, problems, table, started, load, chart_note)
