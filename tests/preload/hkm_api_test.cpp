@@ -1,0 +1,298 @@
+// hakmem's own calls (include/hakmem.h): the hkm_ allocation functions, the
+// version, the statistics snapshot and trimming.
+#include <fcntl.h>
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "preload_test_util.h"
+
+namespace hakmem::preload_test {
+namespace {
+
+TEST(HkmApi, VersionMatchesTheHeader) {
+  const char* v = hkm_version();
+  ASSERT_NE(v, nullptr);
+  const std::string prefix = std::to_string(HKM_VERSION_MAJOR) + "." + std::to_string(HKM_VERSION_MINOR) + ".";
+  EXPECT_EQ(std::string(v).rfind(prefix, 0), 0u) << v;
+  // MAJOR.MINOR.PATCH: digits after the prefix, and nothing else.
+  const std::string patch = std::string(v).substr(prefix.size());
+  EXPECT_FALSE(patch.empty()) << v;
+  EXPECT_EQ(patch.find_first_not_of("0123456789"), std::string::npos) << v;
+}
+
+TEST(HkmApi, AllocationFunctionsWorkAndMixWithTheCInterface) {
+  for (std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{100}, std::size_t{5000}, 100 * kKiB, 3 * kMiB}) {
+    void* p = hkm_malloc(n);
+    ASSERT_NE(p, nullptr) << n;
+    EXPECT_GE(hkm_usable_size(p), n);
+    EXPECT_EQ(hkm_usable_size(p), malloc_usable_size(p));
+    fill_pattern(p, n, 1);
+    void* q = hkm_realloc(p, 2 * n + 7);
+    ASSERT_NE(q, nullptr);
+    EXPECT_EQ(first_pattern_mismatch(q, n, 1), n);
+    free(q);  // one allocator behind both interfaces
+
+    void* c = hkm_calloc(n, 3);
+    ASSERT_NE(c, nullptr);
+    EXPECT_EQ(first_byte_not(c, 3 * n, 0), 3 * n);
+    hkm_free(c);
+
+    void* m = malloc(n);
+    ASSERT_NE(m, nullptr);
+    hkm_free(m);
+
+    for (std::size_t alignment : {std::size_t{8}, std::size_t{64}, std::size_t{4096}, 4 * kMiB}) {
+      void* a = hkm_aligned_alloc(alignment, n);
+      ASSERT_NE(a, nullptr) << alignment << ", " << n;
+      EXPECT_TRUE(is_aligned(a, alignment)) << alignment << ", " << n;
+      EXPECT_GE(hkm_usable_size(a), n);
+      fill_pattern(a, n, 2);
+      hkm_free(a);
+    }
+  }
+  hkm_free(nullptr);
+  EXPECT_EQ(hkm_usable_size(nullptr), 0u);
+}
+
+TEST(HkmApi, AllocationFunctionsReportErrorsLikeTheCInterface) {
+  errno = 0;
+  EXPECT_EQ(hkm_aligned_alloc(24, 100), nullptr);
+  EXPECT_EQ(errno, EINVAL);
+  errno = 0;
+  EXPECT_EQ(hkm_aligned_alloc(0, 100), nullptr);
+  EXPECT_EQ(errno, EINVAL);
+  errno = 0;
+  EXPECT_EQ(hkm_calloc(SIZE_MAX / 2, 3), nullptr);
+  EXPECT_EQ(errno, ENOMEM);
+  errno = 0;
+  EXPECT_EQ(hkm_malloc(SIZE_MAX), nullptr);
+  EXPECT_EQ(errno, ENOMEM);
+  void* p = hkm_malloc(10);
+  ASSERT_NE(p, nullptr);
+  errno = 0;
+  EXPECT_EQ(hkm_realloc(p, SIZE_MAX), nullptr);
+  EXPECT_EQ(errno, ENOMEM);
+  const hkm_stats before = stats_now();
+  EXPECT_EQ(hkm_realloc(p, 0), nullptr);  // frees p
+  EXPECT_EQ(stats_now().live_blocks, before.live_blocks - 1);
+  void* r = hkm_realloc(nullptr, 50);
+  ASSERT_NE(r, nullptr);
+  hkm_free(r);
+}
+
+TEST(HkmStats, RejectsNullAndSizesBelowOneField) {
+  errno = 0;
+  EXPECT_EQ(hkm_stats_get(nullptr, sizeof(hkm_stats)), -1);
+  EXPECT_EQ(errno, EINVAL);
+  hkm_stats s;
+  std::memset(&s, 0xcd, sizeof(s));
+  for (std::size_t short_size : {std::size_t{0}, std::size_t{1}, sizeof(std::uint64_t) - 1}) {
+    errno = 0;
+    EXPECT_EQ(hkm_stats_get(&s, short_size), -1) << short_size;
+    EXPECT_EQ(errno, EINVAL) << short_size;
+  }
+  EXPECT_EQ(first_byte_not(&s, sizeof(s), 0xcd), sizeof(s));
+}
+
+// An older caller's shorter struct: exactly out_size bytes are written, the
+// rest (here a canary) is left alone.
+TEST(HkmStats, ShortSizeWritesOnlyThatManyBytes) {
+  constexpr std::size_t kCanaryBytes = 64;
+  for (std::size_t out_size : {sizeof(std::uint64_t), std::size_t{12}, 3 * sizeof(std::uint64_t),
+                               offsetof(hkm_stats, bytes_mapped), sizeof(hkm_stats) - 1, sizeof(hkm_stats)}) {
+    unsigned char buffer[sizeof(hkm_stats) + kCanaryBytes];
+    std::memset(buffer, 0xcd, sizeof(buffer));
+    ASSERT_EQ(hkm_stats_get(reinterpret_cast<hkm_stats*>(buffer), out_size), 0) << out_size;
+    EXPECT_EQ(first_byte_not(buffer + out_size, sizeof(buffer) - out_size, 0xcd), sizeof(buffer) - out_size)
+        << "bytes past " << out_size << " were written";
+    // The first field (allocations, ever) was written: it is not the canary.
+    std::uint64_t allocations = 0;
+    std::memcpy(&allocations, buffer, sizeof(allocations));
+    EXPECT_NE(allocations, 0xcdcdcdcdcdcdcdcdull);
+    EXPECT_GT(allocations, 0u);
+  }
+}
+
+// A newer caller's longer struct: only the fields hakmem knows are written.
+TEST(HkmStats, LongerSizeWritesOnlyTheKnownFields) {
+  unsigned char buffer[sizeof(hkm_stats) + 64];
+  std::memset(buffer, 0xcd, sizeof(buffer));
+  ASSERT_EQ(hkm_stats_get(reinterpret_cast<hkm_stats*>(buffer), sizeof(buffer)), 0);
+  EXPECT_EQ(first_byte_not(buffer + sizeof(hkm_stats), 64, 0xcd), 64u);
+}
+
+TEST(HkmStats, FieldsAreConsistent) {
+  const hkm_stats s = stats_now();
+  EXPECT_EQ(s.live_blocks, s.allocations - s.frees);
+  EXPECT_LE(s.remote_frees, s.frees);
+  EXPECT_GE(s.threads_active, 1u);  // this thread's heap
+  EXPECT_GT(s.bytes_mapped, 0u);
+  EXPECT_GE(s.bytes_mapped, s.superslabs_mapped * 2 * kMiB);
+  EXPECT_GE(s.os_map_calls, 1u);
+}
+
+// N blocks allocated by a thread that then exits stay live (and counted)
+// until someone frees them; freeing them from this thread brings the count
+// back. The other threads of the process are idle meanwhile.
+TEST(HkmStats, LiveBlocksCountBlocksOfAnExitedThreadUntilFreed) {
+  constexpr std::size_t kBlocks = 10000;
+  std::vector<void*> blocks(kBlocks, nullptr);
+  const hkm_stats before = stats_now();
+  ASSERT_TRUE(run_on_new_thread(
+      [](void* arg) -> void* {
+        auto* b = static_cast<std::vector<void*>*>(arg);
+        for (std::size_t i = 0; i < b->size(); ++i) (*b)[i] = malloc(16 + (i % 64) * 16);
+        return nullptr;
+      },
+      &blocks));
+  const hkm_stats held = stats_now();
+  for (void* p : blocks) ASSERT_NE(p, nullptr);
+  EXPECT_EQ(held.live_blocks - before.live_blocks, kBlocks);
+  // At least: pthread_create's TLS vector is an allocation too (freed by
+  // the join, so it does not count as live).
+  EXPECT_GE(held.allocations - before.allocations, kBlocks);
+  EXPECT_GE(held.bytes_in_use - before.bytes_in_use, kBlocks * 16);
+  for (void* p : blocks) free(p);
+  const hkm_stats after = stats_now();
+  EXPECT_EQ(after.live_blocks, before.live_blocks);
+  EXPECT_EQ(after.frees - held.frees, kBlocks);
+  // Every block went back to the exited thread's heap from this one.
+  EXPECT_EQ(after.remote_frees - held.remote_frees, kBlocks);
+  EXPECT_EQ(after.bytes_in_use, before.bytes_in_use);
+}
+
+TEST(HkmStats, HugeBlocksAreCountedWhileLive) {
+  const hkm_stats before = stats_now();
+  void* blocks[4];
+  for (int i = 0; i < 4; ++i) {
+    blocks[i] = malloc((3 + i) * kMiB);
+    ASSERT_NE(blocks[i], nullptr);
+  }
+  const hkm_stats held = stats_now();
+  EXPECT_EQ(held.huge_live_blocks - before.huge_live_blocks, 4u);
+  EXPECT_GE(held.huge_live_bytes - before.huge_live_bytes, (3 + 4 + 5 + 6) * kMiB);
+  EXPECT_EQ(held.live_blocks - before.live_blocks, 4u);
+  for (void* p : blocks) free(p);
+  const hkm_stats after = stats_now();
+  EXPECT_EQ(after.huge_live_blocks, before.huge_live_blocks);
+  EXPECT_EQ(after.huge_live_bytes, before.huge_live_bytes);
+}
+
+// Resident set size in bytes, from /proc/self/statm (second field, pages).
+std::size_t resident_bytes() {
+  char text[128] = {};
+  const int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  const ssize_t got = read(fd, text, sizeof(text) - 1);
+  close(fd);
+  if (got <= 0) return 0;
+  unsigned long size_pages = 0;
+  unsigned long resident_pages = 0;
+  if (sscanf(text, "%lu %lu", &size_pages, &resident_pages) != 2) return 0;
+  return static_cast<std::size_t>(resident_pages) * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+}
+
+constexpr std::size_t kTrimBlockBytes = 64 * kKiB;
+constexpr std::size_t kTrimTotalBytes = 100 * kMiB;
+
+// Allocates 100 MiB in 64 KiB blocks, touching every page, then frees it all.
+void allocate_touch_and_free() {
+  std::vector<void*> blocks;
+  blocks.reserve(kTrimTotalBytes / kTrimBlockBytes);
+  for (std::size_t i = 0; i < kTrimTotalBytes / kTrimBlockBytes; ++i) {
+    void* p = malloc(kTrimBlockBytes);
+    ASSERT_NE(p, nullptr);
+    std::memset(p, 0x77, kTrimBlockBytes);
+    blocks.push_back(p);
+  }
+  for (void* p : blocks) free(p);
+}
+
+TEST(HkmTrim, ReturnsBytesGivenBackAfterMuchWasFreed) {
+  allocate_touch_and_free();
+  const std::size_t trimmed = hkm_trim();
+  EXPECT_GT(trimmed, 0u);
+  // Most of the 100 MiB was free and is given back.
+  EXPECT_GE(trimmed, kTrimTotalBytes / 2);
+}
+
+TEST(HkmTrim, MallocTrimLowersResidentMemory) {
+  std::vector<void*> blocks;
+  for (std::size_t i = 0; i < kTrimTotalBytes / kTrimBlockBytes; ++i) {
+    void* p = malloc(kTrimBlockBytes);
+    ASSERT_NE(p, nullptr);
+    std::memset(p, 0x77, kTrimBlockBytes);
+    blocks.push_back(p);
+  }
+  const std::size_t peak = resident_bytes();
+  ASSERT_GT(peak, kTrimTotalBytes);
+  for (void* p : blocks) free(p);
+  EXPECT_EQ(malloc_trim(0), 1);
+  const std::size_t trimmed = resident_bytes();
+  // Measured from the peak, so that a purge that happened on its own
+  // between the frees and the trim does not matter.
+  EXPECT_LE(trimmed + kTrimTotalBytes / 2, peak) << "resident " << peak << " -> " << trimmed;
+}
+
+TEST(HkmTrim, MemoryStaysUsableAfterTrim) {
+  allocate_touch_and_free();
+  hkm_trim();
+  for (std::size_t n : {std::size_t{16}, std::size_t{5000}, kTrimBlockBytes, 3 * kMiB}) {
+    for (int i = 0; i < 20; ++i) {
+      void* p = calloc(1, n);
+      ASSERT_NE(p, nullptr);
+      ASSERT_EQ(first_byte_not(p, n, 0), n);
+      fill_pattern(p, n, static_cast<unsigned>(i));
+      ASSERT_EQ(first_pattern_mismatch(p, n, static_cast<unsigned>(i)), n);
+      free(p);
+    }
+  }
+}
+
+// Everything read from fd until end of file.
+std::string drain(int fd) {
+  std::string out;
+  char chunk[4096];
+  ssize_t got;
+  while ((got = read(fd, chunk, sizeof(chunk))) > 0) out.append(chunk, static_cast<std::size_t>(got));
+  return out;
+}
+
+TEST(HkmStats, PrintWritesTheReportToTheGivenDescriptor) {
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  hkm_stats_print(fds[1]);
+  close(fds[1]);
+  const std::string report = drain(fds[0]);
+  close(fds[0]);
+  EXPECT_NE(report.find("hakmem stats"), std::string::npos) << report;
+  EXPECT_NE(report.find("huge"), std::string::npos) << report;
+}
+
+TEST(HkmStats, MallocStatsWritesTheReportToStderr) {
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  fflush(stderr);
+  const int saved = dup(2);
+  ASSERT_GE(saved, 0);
+  ASSERT_EQ(dup2(fds[1], 2), 2);
+  malloc_stats();
+  dup2(saved, 2);
+  close(saved);
+  close(fds[1]);
+  const std::string report = drain(fds[0]);
+  close(fds[0]);
+  EXPECT_NE(report.find("hakmem stats"), std::string::npos) << report;
+}
+
+}  // namespace
+}  // namespace hakmem::preload_test

@@ -1,0 +1,152 @@
+// Misuse that the checked library (libhakmem_checked.so) must catch: double
+// frees and frees of pointers that are not the start of a block. Each death
+// test runs the misuse in a child process and expects it to die with the
+// report from report_misuse() (src/tiers/allocator.cpp) on stderr. Built
+// into the checked binary only; the release library does not check.
+#include <malloc.h>
+#include <stdlib.h>
+
+#include <cstddef>
+
+#include "preload_test_util.h"
+
+#if HAKMEM_PRELOAD_TEST_CHECKED
+
+// Using a pointer after freeing it is what these tests are about.
+#pragma GCC diagnostic ignored "-Wuse-after-free"
+
+namespace hakmem::preload_test {
+namespace {
+
+// Through a volatile, so that the compiler sees neither the double free
+// nor the interior pointer and emits the calls as written.
+void* opaque(void* p) {
+  void* volatile v = p;
+  return v;
+}
+
+class CheckedMisuse : public ::testing::Test {
+ protected:
+  void SetUp() override { GTEST_FLAG_SET(death_test_style, "threadsafe"); }
+};
+
+TEST_F(CheckedMisuse, DoubleFreeOfASmallBlockAborts) {
+  EXPECT_DEATH(
+      {
+        void* p = malloc(64);
+        free(p);
+        free(opaque(p));
+      },
+      "hakmem: double free of 0x[0-9a-f]+");
+}
+
+// FAILS against the current src/: blocks of the 8-byte class (every request
+// of 0..8 bytes) have no second word for the freed-block canary, so
+// check_small_free() in src/tiers/allocator.cpp skips class 0 and the second
+// free goes through unreported. The block then sits in the thread cache
+// twice, and the next two malloc(8) calls return the same address.
+TEST_F(CheckedMisuse, DoubleFreeOfAnEightByteBlockAborts) {
+  EXPECT_DEATH(
+      {
+        void* p = malloc(8);
+        free(p);
+        free(opaque(p));
+      },
+      "double free");
+}
+
+TEST_F(CheckedMisuse, DoubleFreeOfAMidAndALargeBlockAborts) {
+  EXPECT_DEATH(
+      {
+        void* p = malloc(5000);
+        free(p);
+        free(opaque(p));
+      },
+      "double free");
+  EXPECT_DEATH(
+      {
+        void* p = malloc(200000);
+        free(p);
+        free(opaque(p));
+      },
+      "double free");
+}
+
+// The second free comes after other blocks of the class were allocated and
+// freed, so the block is no longer at the head of the thread cache.
+TEST_F(CheckedMisuse, DoubleFreeOfABlockDeepInTheCacheAborts) {
+  EXPECT_DEATH(
+      {
+        void* p = malloc(100);
+        void* others[8];
+        for (void*& o : others) o = malloc(100);
+        free(p);
+        for (void* o : others) free(o);
+        free(opaque(p));
+      },
+      "double free");
+}
+
+TEST_F(CheckedMisuse, DoubleFreeThroughDeleteAborts) {
+  EXPECT_DEATH(
+      {
+        auto* p = new long[10];
+        delete[] p;
+        delete[] static_cast<long*>(opaque(p));
+      },
+      "double free");
+}
+
+TEST_F(CheckedMisuse, FreeOfAnInteriorPointerAborts) {
+  EXPECT_DEATH(
+      {
+        char* p = static_cast<char*>(malloc(64));
+        free(opaque(p + 16));
+      },
+      "invalid free");
+  EXPECT_DEATH(
+      {
+        char* p = static_cast<char*>(malloc(20000));
+        free(opaque(p + 8));
+      },
+      "invalid free");
+}
+
+TEST_F(CheckedMisuse, DoubleFreeOfAHugeBlockAborts) {
+  EXPECT_DEATH(
+      {
+        void* p = malloc(8 * 1024 * 1024);
+        free(p);
+        free(opaque(p));
+      },
+      "invalid or double free");
+}
+
+TEST_F(CheckedMisuse, FreeOfAnInteriorPointerOfAHugeBlockAborts) {
+  EXPECT_DEATH(
+      {
+        char* p = static_cast<char*>(malloc(8 * 1024 * 1024));
+        free(opaque(p + 4096));
+      },
+      "invalid or double free");
+}
+
+// Correct use right next to the misuse cases: a checked build must not
+// report anything for a free of a block that was freed, reused and freed.
+TEST_F(CheckedMisuse, FreeOfAReusedBlockIsNotReported) {
+  for (int i = 0; i < 1000; ++i) {
+    void* p = malloc(64);
+    ASSERT_NE(p, nullptr);
+    free(p);
+  }
+  void* p = malloc(64);
+  free(p);
+  void* q = malloc(64);  // most likely p again
+  ASSERT_NE(q, nullptr);
+  free(q);
+}
+
+}  // namespace
+}  // namespace hakmem::preload_test
+
+#endif  // HAKMEM_PRELOAD_TEST_CHECKED
