@@ -27,6 +27,10 @@ using IdleList = IntrusiveList<ThreadHeap, &ThreadHeap::idle_links>;
 constinit FutexLock g_lock{LockRank::kHeapRegistry};
 constinit HeapList g_all HAKMEM_GUARDED_BY(g_lock);
 constinit IdleList g_idle HAKMEM_GUARDED_BY(g_lock);
+constinit std::size_t g_active HAKMEM_GUARDED_BY(g_lock) = 0;
+
+// Idle heaps kept warm beyond the number of running threads.
+constexpr std::size_t kWarmIdleHeaps = 4;
 
 HAKMEM_TLS bool t_initialising = false;
 
@@ -44,6 +48,8 @@ ThreadHeap* take_heap(numa::NodeId node) {
       if (h->node() == node) {
         g_idle.remove(h);
         h->set_state(ThreadHeap::State::kActive);
+        h->set_collected(false);
+        ++g_active;
         return h;
       }
     }
@@ -53,7 +59,11 @@ ThreadHeap* take_heap(numa::NodeId node) {
     // Out of memory for a new heap: adopt any idle one rather than fail.
     LockGuard guard(g_lock);
     ThreadHeap* h = g_idle.pop_front();
-    if (h != nullptr) h->set_state(ThreadHeap::State::kActive);
+    if (h != nullptr) {
+      h->set_state(ThreadHeap::State::kActive);
+      h->set_collected(false);
+      ++g_active;
+    }
     return h;
   }
   auto* h = new (mem) ThreadHeap();
@@ -61,6 +71,7 @@ ThreadHeap* take_heap(numa::NodeId node) {
   h->set_state(ThreadHeap::State::kActive);
   LockGuard guard(g_lock);
   g_all.push_back(h);
+  ++g_active;
   return h;
 }
 
@@ -99,28 +110,41 @@ ThreadHeap* attach_current_thread() {
   return h;
 }
 
+// Gives an idle heap's free memory back: cached blocks to their slabs,
+// empty slabs and SuperSlabs to the node pool. Requires the registry lock
+// (which makes its holder the owner of every idle heap).
+std::size_t collect_idle_heap(ThreadHeap* h, bool purge) HAKMEM_REQUIRES(g_lock) {
+  h->drain_inbox();
+  h->flush_all();
+  return h->release_free_memory(purge);
+}
+
 void detach_current_thread() {
   ThreadHeap* h = t_heap;
   if (h == &g_unattached_heap) return;
   // From here on this thread allocates (if it still does, in later
   // destructors) through a fresh attach.
   t_heap = &g_unattached_heap;
-  h->flush_all();
-  h->drain_inbox();
-  h->release_free_memory(false);
+  // The heap goes idle as it is, cache and all: the next thread to start
+  // adopts it warm (programs that start a thread per task do this all the
+  // time). Idle heaps beyond the number of running threads (plus a few) are
+  // unlikely to be adopted soon; the oldest of them gives its memory back.
   LockGuard guard(g_lock);
   h->set_state(ThreadHeap::State::kIdle);
   g_idle.push_front(h);
+  --g_active;
+  std::size_t excess = g_idle.size() > g_active + kWarmIdleHeaps ? g_idle.size() - g_active - kWarmIdleHeaps : 0;
+  for (ThreadHeap* old = g_idle.back(); excess > 0 && old != nullptr; old = old->idle_links.prev, --excess) {
+    if (old->collected()) continue;
+    collect_idle_heap(old, false);
+    old->set_collected(true);
+  }
 }
 
 std::size_t collect_idle_heaps(bool purge) {
   std::size_t purged = 0;
   LockGuard guard(g_lock);
-  for (ThreadHeap* h = g_idle.front(); h != nullptr; h = IdleList::next(h)) {
-    h->drain_inbox();
-    h->flush_all();
-    purged += h->release_free_memory(purge);
-  }
+  for (ThreadHeap* h = g_idle.front(); h != nullptr; h = IdleList::next(h)) purged += collect_idle_heap(h, purge);
   return purged;
 }
 
@@ -151,7 +175,10 @@ void after_fork_child() HAKMEM_NO_THREAD_SAFETY_ANALYSIS {
   huge_reset_after_fork_child();
   for (std::uint32_t i = 0; i < node_pool_count(); ++i) node_pool(numa::NodeId{i}).reset_after_fork_child();
   for (ThreadHeap* h = g_all.front(); h != nullptr; h = HeapList::next(h)) {
-    if (h != t_heap && h->state() == ThreadHeap::State::kActive) h->set_state(ThreadHeap::State::kDead);
+    if (h != t_heap && h->state() == ThreadHeap::State::kActive) {
+      h->set_state(ThreadHeap::State::kDead);
+      --g_active;
+    }
   }
   g_lock.reset_after_fork();
 }

@@ -4,11 +4,13 @@
 // Layer: tiers. attach/detach run on slow paths (a thread's first
 // allocation, thread exit) and take the registry lock (rank kHeapRegistry).
 //
-// Heaps are never freed. When a thread exits, its heap gives back what it
-// can (cached blocks, empty slabs and SuperSlabs) and goes idle, keeping the
-// slabs that still hold live blocks; the next new thread adopts it, along
-// with whatever other threads freed to it meanwhile. The number of heaps is
-// thus the peak number of threads alive at once, not the number ever started.
+// Heaps are never freed. When a thread exits, its heap goes idle as it is,
+// its thread cache included; the next new thread adopts it warm, along with
+// whatever other threads freed to it meanwhile. Idle heaps beyond the number
+// of running threads plus a few give their free memory back (cached blocks,
+// empty slabs and SuperSlabs), keeping only slabs that hold live blocks. The
+// number of heaps is thus the peak number of threads alive at once, not the
+// number ever started.
 #pragma once
 
 #include "base/attributes.h"

@@ -122,6 +122,9 @@ class ThreadHeap {
   numa::NodeId node() const { return node_; }
   State state() const { return state_; }
   void set_state(State s) { state_ = s; }
+  // Idle and already stripped of its free memory (heap registry only).
+  bool collected() const { return collected_; }
+  void set_collected(bool v) { collected_ = v; }
 
   // Counters of the heap as a whole.
   LocalCounter remote_received;     // blocks other threads returned through the inbox
@@ -146,6 +149,7 @@ class ThreadHeap {
   std::atomic<void*> inbox_{nullptr};
   numa::NodeId node_;
   State state_ = State::kUnattached;
+  bool collected_ = false;
   std::uint32_t slow_events_ = 0;
 };
 
