@@ -41,17 +41,19 @@ NodePool& node_pool(numa::NodeId node) { return g_pools[node.value < g_pool_coun
 std::uint32_t node_pool_count() { return g_pool_count; }
 
 // Under HAKMEM_HUGEPAGES=auto, SuperSlabs get THP advice only once the
-// process holds this much: a transparent huge page is faulted in whole, so
-// for a small heap (most processes: shells, build tools) huge pages would
-// mostly add RSS, while a big heap gains TLB reach. Reserved hugetlb pages
-// are the user's explicit choice and are used from the first SuperSlab.
+// process holds this much, and only for small blocks: a transparent huge page
+// is faulted in whole, so for a small heap (most processes: shells, build
+// tools), or for large blocks of which a program may touch only the first
+// pages, huge pages would mostly add RSS; a big heap of small blocks fills
+// them and gains TLB reach. Reserved hugetlb pages are the user's explicit
+// choice and are used from the first SuperSlab.
 constexpr std::uint64_t kThpFromMappedBytes = std::uint64_t{32} << 20;
 
-SuperSlab* NodePool::map_new() {
+SuperSlab* NodePool::map_new(bool dense) {
   numa::NodeId node = node_;
   const os::HugePagePolicy policy = config::options().huge_pages;
   const bool advise_thp = policy == os::HugePagePolicy::kThp ||
-                          (policy == os::HugePagePolicy::kAuto &&
+                          (policy == os::HugePagePolicy::kAuto && dense &&
                            os::os_stats().mapped_bytes.get() >= kThpFromMappedBytes);
   const os::Region r =
       os::map_aligned(kSuperSlabBytes, policy, bind_before_touch, &node, advise_thp ? kSuperSlabBytes : 0);
@@ -68,7 +70,7 @@ void NodePool::unmap(SuperSlab* ss) {
   os::release(ss, kSuperSlabBytes);
 }
 
-SuperSlab* NodePool::acquire(ThreadHeap* owner) {
+SuperSlab* NodePool::acquire(ThreadHeap* owner, bool dense) {
   SuperSlab* ss = nullptr;
   {
     LockGuard guard(lock_);
@@ -76,7 +78,7 @@ SuperSlab* NodePool::acquire(ThreadHeap* owner) {
     if (ss == nullptr) ss = clean_.pop_front();
   }
   if (ss == nullptr) {
-    ss = map_new();
+    ss = map_new(dense);
     if (ss == nullptr) return nullptr;
     LockGuard guard(lock_);
     ++mapped_;

@@ -30,8 +30,10 @@ class NodePool {
   void init(numa::NodeId node) { node_ = node; }
 
   // A SuperSlab for `owner`: a dirty one, then a purged one, then a new
-  // mapping. null when the OS has no memory left.
-  SuperSlab* acquire(ThreadHeap* owner) HAKMEM_EXCLUDES(lock_);
+  // mapping. null when the OS has no memory left. `dense` says the slabs
+  // wanted are for small blocks, whose pages fill up (a new mapping may then
+  // get transparent huge pages); large blocks are often touched sparsely.
+  SuperSlab* acquire(ThreadHeap* owner, bool dense) HAKMEM_EXCLUDES(lock_);
   // Takes back a SuperSlab whose units are all free.
   void release(SuperSlab* ss) HAKMEM_EXCLUDES(lock_);
   // Purges dirty SuperSlabs older than the purge delay and releases purged
@@ -57,7 +59,7 @@ class NodePool {
  private:
   using List = IntrusiveList<SuperSlab, &SuperSlab::links>;
 
-  SuperSlab* map_new();
+  SuperSlab* map_new(bool dense);
   void unmap(SuperSlab* ss);
 
   mutable FutexLock lock_{LockRank::kNodePool};

@@ -201,7 +201,7 @@ Slab* ThreadHeap::new_slab(SizeClass c) {
     }
   }
   if (ss == nullptr) {
-    ss = node_pool(node_).acquire(this);
+    ss = node_pool(node_).acquire(this, tier_of(c) != Tier::kLarge);
     if (ss == nullptr) return nullptr;
     superslabs_acquired.inc();
     room_.push_front(ss);
