@@ -150,7 +150,7 @@ TEST(Alignment, PosixMemalignRejectsBadAlignmentWithEinval) {
                                 std::size_t{4}, std::size_t{24}, std::size_t{48}, std::size_t{4097}}) {
     void* p = reinterpret_cast<void*>(std::uintptr_t{0x1234});
     errno = 0;
-    EXPECT_EQ(posix_memalign(&p, alignment, 64), EINVAL) << "alignment " << alignment;
+    EXPECT_EQ(posix_memalign(&p, opaque(alignment), 64), EINVAL) << "alignment " << alignment;
     // posix_memalign reports through its result; errno is not its channel.
     EXPECT_EQ(errno, 0) << "alignment " << alignment;
   }
@@ -160,7 +160,7 @@ TEST(Alignment, AlignedAllocRejectsNonPowerOfTwoWithEinvalAndNull) {
   for (std::size_t alignment : {std::size_t{0}, std::size_t{3}, std::size_t{24}, std::size_t{48},
                                 std::size_t{100}, std::size_t{4097}, (std::size_t{1} << 20) + 8}) {
     errno = 0;
-    void* p = aligned_alloc(alignment, 64);
+    void* p = aligned_alloc(opaque(alignment), 64);
     EXPECT_EQ(p, nullptr) << "alignment " << alignment;
     EXPECT_EQ(errno, EINVAL) << "alignment " << alignment;
     free(p);
@@ -176,7 +176,7 @@ TEST(Alignment, MemalignRoundsNonPowerOfTwoUpToTheNextPowerOfTwo) {
                  Case{3000, 4096}, Case{5000, 8192}, Case{3 * kMiB / 2, 2 * kMiB},
                  Case{3 * kMiB, 4 * kMiB}}) {
     for (std::size_t size : {std::size_t{1}, c.alignment, 3 * c.alignment}) {
-      void* p = memalign(c.alignment, size);
+      void* p = memalign(opaque(c.alignment), size);
       check_block(p, c.rounded, size, "memalign (non-power-of-two alignment)");
       free(p);
     }
@@ -185,7 +185,7 @@ TEST(Alignment, MemalignRoundsNonPowerOfTwoUpToTheNextPowerOfTwo) {
 
 TEST(Alignment, MemalignOfAlignmentZeroOrOneIsMalloc) {
   for (std::size_t alignment : {std::size_t{0}, std::size_t{1}}) {
-    void* p = memalign(alignment, 100);
+    void* p = memalign(opaque(alignment), 100);
     check_block(p, 8, 100, "memalign (alignment 0 or 1)");
     free(p);
   }
@@ -193,7 +193,7 @@ TEST(Alignment, MemalignOfAlignmentZeroOrOneIsMalloc) {
 
 TEST(Alignment, MemalignOfAnAlignmentTooLargeToRoundFailsWithEinval) {
   errno = 0;
-  void* p = memalign((SIZE_MAX >> 1) + 2, 16);
+  void* p = memalign(opaque((SIZE_MAX >> 1) + 2), 16);
   EXPECT_EQ(p, nullptr);
   EXPECT_EQ(errno, EINVAL);
 }

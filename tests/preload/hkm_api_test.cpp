@@ -65,10 +65,10 @@ TEST(HkmApi, AllocationFunctionsWorkAndMixWithTheCInterface) {
 
 TEST(HkmApi, AllocationFunctionsReportErrorsLikeTheCInterface) {
   errno = 0;
-  EXPECT_EQ(hkm_aligned_alloc(24, 100), nullptr);
+  EXPECT_EQ(hkm_aligned_alloc(opaque(24), 100), nullptr);
   EXPECT_EQ(errno, EINVAL);
   errno = 0;
-  EXPECT_EQ(hkm_aligned_alloc(0, 100), nullptr);
+  EXPECT_EQ(hkm_aligned_alloc(opaque(0), 100), nullptr);
   EXPECT_EQ(errno, EINVAL);
   errno = 0;
   EXPECT_EQ(hkm_calloc(SIZE_MAX / 2, 3), nullptr);

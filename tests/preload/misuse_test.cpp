@@ -13,14 +13,16 @@
 #if HAKMEM_PRELOAD_TEST_CHECKED
 
 // Using a pointer after freeing it is what these tests are about.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wuse-after-free"
+#endif
 
 namespace hakmem::preload_test {
 namespace {
 
 // Through a volatile, so that the compiler sees neither the double free
 // nor the interior pointer and emits the calls as written.
-void* opaque(void* p) {
+void* opaque_pointer(void* p) {
   void* volatile v = p;
   return v;
 }
@@ -35,7 +37,7 @@ TEST_F(CheckedMisuse, DoubleFreeOfASmallBlockAborts) {
       {
         void* p = malloc(64);
         free(p);
-        free(opaque(p));
+        free(opaque_pointer(p));
       },
       "hakmem: double free of 0x[0-9a-f]+");
 }
@@ -50,7 +52,7 @@ TEST_F(CheckedMisuse, DoubleFreeOfAnEightByteBlockAborts) {
       {
         void* p = malloc(8);
         free(p);
-        free(opaque(p));
+        free(opaque_pointer(p));
       },
       "double free");
 }
@@ -60,14 +62,14 @@ TEST_F(CheckedMisuse, DoubleFreeOfAMidAndALargeBlockAborts) {
       {
         void* p = malloc(5000);
         free(p);
-        free(opaque(p));
+        free(opaque_pointer(p));
       },
       "double free");
   EXPECT_DEATH(
       {
         void* p = malloc(200000);
         free(p);
-        free(opaque(p));
+        free(opaque_pointer(p));
       },
       "double free");
 }
@@ -82,7 +84,7 @@ TEST_F(CheckedMisuse, DoubleFreeOfABlockDeepInTheCacheAborts) {
         for (void*& o : others) o = malloc(100);
         free(p);
         for (void* o : others) free(o);
-        free(opaque(p));
+        free(opaque_pointer(p));
       },
       "double free");
 }
@@ -92,7 +94,7 @@ TEST_F(CheckedMisuse, DoubleFreeThroughDeleteAborts) {
       {
         auto* p = new long[10];
         delete[] p;
-        delete[] static_cast<long*>(opaque(p));
+        delete[] static_cast<long*>(opaque_pointer(p));
       },
       "double free");
 }
@@ -101,13 +103,13 @@ TEST_F(CheckedMisuse, FreeOfAnInteriorPointerAborts) {
   EXPECT_DEATH(
       {
         char* p = static_cast<char*>(malloc(64));
-        free(opaque(p + 16));
+        free(opaque_pointer(p + 16));
       },
       "invalid free");
   EXPECT_DEATH(
       {
         char* p = static_cast<char*>(malloc(20000));
-        free(opaque(p + 8));
+        free(opaque_pointer(p + 8));
       },
       "invalid free");
 }
@@ -117,7 +119,7 @@ TEST_F(CheckedMisuse, DoubleFreeOfAHugeBlockAborts) {
       {
         void* p = malloc(8 * 1024 * 1024);
         free(p);
-        free(opaque(p));
+        free(opaque_pointer(p));
       },
       "invalid or double free");
 }
@@ -126,7 +128,7 @@ TEST_F(CheckedMisuse, FreeOfAnInteriorPointerOfAHugeBlockAborts) {
   EXPECT_DEATH(
       {
         char* p = static_cast<char*>(malloc(8 * 1024 * 1024));
-        free(opaque(p + 4096));
+        free(opaque_pointer(p + 4096));
       },
       "invalid or double free");
 }

@@ -16,12 +16,6 @@
 namespace hakmem::preload_test {
 namespace {
 
-// Through a volatile, so that the compiler cannot reason about the size.
-std::size_t opaque(std::size_t n) {
-  volatile std::size_t v = n;
-  return v;
-}
-
 const std::size_t kImpossibleSizes[] = {
     SIZE_MAX, SIZE_MAX - 1, SIZE_MAX / 2, SIZE_MAX / 2 + 1, static_cast<std::size_t>(PTRDIFF_MAX),
     std::size_t{1} << 63, (std::size_t{1} << 62) + 1};
@@ -88,7 +82,14 @@ TEST(OutOfMemory, NewOfImpossibleSizeThrowsBadAlloc) {
     EXPECT_THROW(::operator delete(::operator new(opaque(n), std::align_val_t{64}), std::align_val_t{64}),
                  std::bad_alloc)
         << n;
-    EXPECT_THROW(delete[] new char[opaque(n)], std::bad_alloc) << n;
+    EXPECT_THROW(
+        {
+          char* a = new char[opaque(n)];
+          escape(a);
+          delete[] a;
+        },
+        std::bad_alloc)
+        << n;
   }
 }
 
@@ -99,6 +100,7 @@ TEST(OutOfMemory, NothrowNewOfImpossibleSizeReturnsNull) {
     EXPECT_EQ(::operator new(opaque(n), std::align_val_t{256}, std::nothrow), nullptr) << n;
     EXPECT_EQ(::operator new[](opaque(n), std::align_val_t{8192}, std::nothrow), nullptr) << n;
     char* a = new (std::nothrow) char[opaque(n)];
+    escape(a);
     EXPECT_EQ(a, nullptr) << n;
     delete[] a;
   }

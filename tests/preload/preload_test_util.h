@@ -86,8 +86,25 @@ inline std::size_t first_byte_not(const void* p, std::size_t bytes, unsigned cha
   return bytes;
 }
 
+// n, through a volatile: the compiler can reason neither about the size of
+// an impossible request nor about an invalid alignment (which it would
+// otherwise take as an alloc_align promise about the result).
+inline std::size_t opaque(std::size_t n) {
+  volatile std::size_t v = n;
+  return v;
+}
+
+// Makes the compiler assume p is read and written: an allocation whose
+// result goes here is never elided or folded.
+inline void escape(const void* p) { asm volatile("" : : "g"(p) : "memory"); }
+
+// The address goes through an empty asm first: aligned_alloc, memalign and
+// the aligned operator new are declared with alloc_align, and the compiler
+// would otherwise fold the test to true from the declaration alone.
 inline bool is_aligned(const void* p, std::size_t alignment) {
-  return (reinterpret_cast<std::uintptr_t>(p) & (alignment - 1)) == 0;
+  auto address = reinterpret_cast<std::uintptr_t>(p);
+  asm volatile("" : "+r"(address));
+  return (address & (alignment - 1)) == 0;
 }
 
 inline hkm_stats stats_now() {

@@ -161,7 +161,9 @@ TEST(Realloc, ToZeroFreesTheBlockAndReturnsNull) {
 // The old block is used after a reallocarray that failed, which leaves it
 // valid; the compiler cannot know that the call failed.
 #pragma GCC diagnostic push
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wuse-after-free"
+#endif
 TEST(Realloc, ReallocarrayOverflowFailsWithEnomemAndKeepsTheOldBlock) {
   void* p = malloc(100);
   ASSERT_NE(p, nullptr);
