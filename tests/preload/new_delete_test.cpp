@@ -165,8 +165,9 @@ TEST(NewDelete, ZeroSizeNewReturnsDistinctPointers) {
   ::operator delete[](c);
 }
 
-// Blocks made by new may be freed by free and vice versa in hakmem (one
-// allocator behind both); the standard library's containers use it all.
+// The standard library's containers and smart pointers, which reach every
+// operator through std::allocator and make_shared's over-aligned control
+// blocks, run on it.
 TEST(NewDelete, StandardContainersAndSmartPointersWork) {
   std::vector<std::string> strings;
   for (int i = 0; i < 2000; ++i) strings.push_back(std::string(static_cast<std::size_t>(i % 300), 'a' + i % 26));

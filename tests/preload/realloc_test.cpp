@@ -112,7 +112,9 @@ TEST(Realloc, HugeBlocksKeepContentsWhenGrownAndShrunkAmongOthers) {
   }
 }
 
-// An aligned block that moves on realloc keeps its contents too.
+// An aligned block that moves on realloc keeps its contents too; so does a
+// huge block whose alignment (beyond 2 MiB) put it at an offset into its
+// mapping, when it grows and shrinks as a huge block.
 TEST(Realloc, AlignedBlocksKeepContentsWhenReallocated) {
   for (std::size_t alignment : {std::size_t{64}, std::size_t{4096}, std::size_t{64} * kKiB, 4 * kMiB}) {
     void* p = aligned_alloc(alignment, 1000);
@@ -125,6 +127,24 @@ TEST(Realloc, AlignedBlocksKeepContentsWhenReallocated) {
       ASSERT_EQ(first_pattern_mismatch(q, kept, 3), kept) << "alignment " << alignment << " -> " << next;
       fill_pattern(q, next, 3);
       p = q;
+    }
+    free(p);
+  }
+  for (std::size_t alignment : {4 * kMiB, 16 * kMiB}) {
+    void* p = aligned_alloc(alignment, 3 * kMiB);
+    ASSERT_NE(p, nullptr);
+    ASSERT_TRUE(is_aligned(p, alignment));
+    std::size_t size = 3 * kMiB;
+    fill_pattern(p, size, 8);
+    for (std::size_t next : {5 * kMiB, 3 * kMiB + 1, 24 * kMiB, 2 * kMiB, 40 * kMiB}) {
+      void* q = realloc(p, next);
+      ASSERT_NE(q, nullptr) << "alignment " << alignment << ": " << size << " -> " << next;
+      const std::size_t kept = std::min(size, next);
+      ASSERT_EQ(first_pattern_mismatch(q, kept, 8), kept) << "alignment " << alignment << ": " << size << " -> " << next;
+      EXPECT_GE(malloc_usable_size(q), next);
+      fill_pattern(q, next, 8);
+      p = q;
+      size = next;
     }
     free(p);
   }
