@@ -201,6 +201,19 @@ std::size_t resident_bytes() {
   return static_cast<std::size_t>(resident_pages) * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
 }
 
+// HugePages_Total from /proc/meminfo: 2 MiB pages reserved for hugetlb.
+unsigned long hugetlb_pages_reserved() {
+  FILE* f = fopen("/proc/meminfo", "re");
+  if (f == nullptr) return 0;
+  char line[256];
+  unsigned long pages = 0;
+  while (fgets(line, sizeof(line), f) != nullptr) {
+    if (sscanf(line, "HugePages_Total: %lu", &pages) == 1) break;
+  }
+  fclose(f);
+  return pages;
+}
+
 constexpr std::size_t kTrimBlockBytes = 64 * kKiB;
 constexpr std::size_t kTrimTotalBytes = 100 * kMiB;
 
@@ -226,6 +239,11 @@ TEST(HkmTrim, ReturnsBytesGivenBackAfterMuchWasFreed) {
 }
 
 TEST(HkmTrim, MallocTrimLowersResidentMemory) {
+  if (hugetlb_pages_reserved() > 0) {
+    // SuperSlabs may then be hugetlb pages: not counted as resident in
+    // /proc/self/statm, and never purged in pieces.
+    GTEST_SKIP() << "hugetlb pages are reserved on this machine";
+  }
   std::vector<void*> blocks;
   for (std::size_t i = 0; i < kTrimTotalBytes / kTrimBlockBytes; ++i) {
     void* p = malloc(kTrimBlockBytes);

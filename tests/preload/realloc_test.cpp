@@ -140,7 +140,8 @@ TEST(Realloc, AlignedBlocksKeepContentsWhenReallocated) {
       void* q = realloc(p, next);
       ASSERT_NE(q, nullptr) << "alignment " << alignment << ": " << size << " -> " << next;
       const std::size_t kept = std::min(size, next);
-      ASSERT_EQ(first_pattern_mismatch(q, kept, 8), kept) << "alignment " << alignment << ": " << size << " -> " << next;
+      ASSERT_EQ(first_pattern_mismatch(q, kept, 8), kept)
+          << "alignment " << alignment << ": " << size << " -> " << next;
       EXPECT_GE(malloc_usable_size(q), next);
       fill_pattern(q, next, 8);
       p = q;
