@@ -97,9 +97,17 @@ void free_small(void* p) {
     if (b.over_capacity()) h->flush_overflow(c);
     return;
   }
-  owner->push_remote(p);
-  if (h != &g_unattached_heap) h->class_state(c).remote_frees.inc();
-  else count_unattributed_remote_free(c);
+  // A thread that frees other threads' blocks gets a heap of its own to
+  // batch them in (a consumer thread may never allocate at all).
+  if (HAKMEM_UNLIKELY(h == &g_unattached_heap)) {
+    h = current_thread_is_initialising() ? nullptr : attach_current_thread();
+    if (h == nullptr) {
+      owner->push_remote(p, p);
+      count_unattributed_remote_free(c);
+      return;
+    }
+  }
+  h->free_remote(owner, p, c);
 }
 
 // Where a realloc keeps its block: smaller requests keep it while they use
@@ -245,8 +253,9 @@ std::size_t trim() {
   const std::uint64_t mapped_before = os.mapped_bytes.get();
   ThreadHeap* h = t_heap;
   if (h != &g_unattached_heap) {
-    h->flush_all();
+    h->flush_remote_batches();
     h->drain_inbox();
+    h->flush_all();
     h->release_free_memory(true);
   }
   collect_idle_heaps(true);

@@ -114,6 +114,7 @@ ThreadHeap* attach_current_thread() {
 // empty slabs and SuperSlabs to the node pool. Requires the registry lock
 // (which makes its holder the owner of every idle heap).
 std::size_t collect_idle_heap(ThreadHeap* h, bool purge) HAKMEM_REQUIRES(g_lock) {
+  h->flush_remote_batches();
   h->drain_inbox();
   h->flush_all();
   return h->release_free_memory(purge);
@@ -125,6 +126,7 @@ void detach_current_thread() {
   // From here on this thread allocates (if it still does, in later
   // destructors) through a fresh attach.
   t_heap = &g_unattached_heap;
+  h->flush_remote_batches();
   // The heap goes idle as it is, cache and all: the next thread to start
   // adopts it warm (programs that start a thread per task do this all the
   // time). Idle heaps beyond the number of running threads (plus a few) are

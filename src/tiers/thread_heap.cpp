@@ -55,6 +55,7 @@ void ThreadHeap::collect_idle_bins() {
 
 bool ThreadHeap::refill(SizeClass c) {
   note_slow_event();
+  flush_remote_batches();
   drain_inbox();
   ClassState& cs = classes_[c];
   cs.refills.inc();
@@ -178,14 +179,38 @@ void ThreadHeap::drain_inbox() {
     list = next;
     ++n;
   }
+  // A bin may now hold more than its capacity; the next local free of the
+  // class, or the idle check, trims it.
   for (unsigned i = 0; i < kClassCount; ++i) {
     if (added[i] == 0) continue;
     const auto c = static_cast<SizeClass>(i);
     classes_[c].filled.add(added[i]);
     update_free_limit(c);
-    if (bins[c].over_capacity()) flush(c, classes_[c].capacity / 2);
   }
   remote_received.add(n);
+}
+
+void ThreadHeap::free_remote(ThreadHeap* owner, void* block, SizeClass c) {
+  classes_[c].remote_frees.inc();
+  const auto slot = (reinterpret_cast<std::uintptr_t>(owner) / alignof(ThreadHeap)) % kRemoteBatchSlots;
+  RemoteBatch& batch = remote_batches_[slot];
+  if (batch.owner != owner) {
+    hand_over(batch);
+    batch.owner = owner;
+  }
+  *static_cast<void**>(block) = batch.first;
+  if (batch.first == nullptr) batch.last = block;
+  batch.first = block;
+  if (++batch.blocks == kRemoteBatchBlocks) hand_over(batch);
+}
+
+void ThreadHeap::hand_over(RemoteBatch& batch) {
+  if (batch.blocks != 0) batch.owner->push_remote(batch.first, batch.last);
+  batch = RemoteBatch();
+}
+
+void ThreadHeap::flush_remote_batches() {
+  for (RemoteBatch& batch : remote_batches_) hand_over(batch);
 }
 
 Slab* ThreadHeap::new_slab(SizeClass c) {

@@ -107,13 +107,22 @@ class ThreadHeap {
   // first violation. For tests and expensive debug checks.
   bool check_invariants() const;
 
+  // Frees `block`, a block of `owner` (another heap), of class c: it joins
+  // this heap's outgoing batch for that owner, which is handed over whole
+  // (one CAS for kRemoteBatchBlocks blocks) when full, or at this heap's next
+  // refill, trim or exit.
+  void free_remote(ThreadHeap* owner, void* block, SizeClass c);
+  // Hands every outgoing batch to its owner.
+  void flush_remote_batches();
+
   // --- any thread -------------------------------------------------------------
-  // Returns `block` (a block of one of this heap's slabs) to this heap.
-  void push_remote(void* block) {
+  // Returns the chain first..last (linked through their first words; blocks
+  // of this heap's slabs) to this heap.
+  void push_remote(void* first, void* last) {
     void* old = inbox_.load(std::memory_order_relaxed);
     do {
-      *static_cast<void**>(block) = old;
-    } while (!inbox_.compare_exchange_weak(old, block, std::memory_order_release, std::memory_order_relaxed));
+      *static_cast<void**>(last) = old;
+    } while (!inbox_.compare_exchange_weak(old, first, std::memory_order_release, std::memory_order_relaxed));
   }
   bool inbox_empty() const { return inbox_.load(std::memory_order_relaxed) == nullptr; }
 
@@ -144,7 +153,22 @@ class ThreadHeap {
   void note_slow_event();
   void collect_idle_bins();
 
+  // Remote frees waiting to be handed over, by owner. A direct-mapped cache,
+  // not a registry: a batch whose slot another owner needs is handed over
+  // at once, so the slot count bounds only how long blocks wait, never how
+  // many owners there can be.
+  struct RemoteBatch {
+    ThreadHeap* owner = nullptr;
+    void* first = nullptr;
+    void* last = nullptr;
+    std::uint32_t blocks = 0;
+  };
+  static constexpr unsigned kRemoteBatchSlots = 8;
+  static constexpr std::uint32_t kRemoteBatchBlocks = 64;
+  void hand_over(RemoteBatch& batch);
+
   ClassState classes_[kClassCount];
+  RemoteBatch remote_batches_[kRemoteBatchSlots];
   SuperSlabList room_;  // owned SuperSlabs with at least one free unit
   std::atomic<void*> inbox_{nullptr};
   numa::NodeId node_;

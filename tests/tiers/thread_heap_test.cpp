@@ -60,8 +60,10 @@ TEST(ThreadHeap, RemoteFreesGoBackToTheOwnerAndAreReused) {
   const std::uint64_t received = owner.remote_received.get();
   std::thread([&] {
     for (void* p : blocks) deallocate(p);
-    // Counted as remote frees by the freeing thread.
-    EXPECT_EQ(t_heap == &g_unattached_heap ? 0u : t_heap->class_state(c).remote_frees.get(), 0u);
+    // A thread that only frees gets a heap to batch its remote frees in,
+    // and counts them there.
+    ASSERT_NE(t_heap, &g_unattached_heap);
+    EXPECT_EQ(t_heap->class_state(c).remote_frees.get(), 5000u);
   }).join();
   EXPECT_FALSE(owner.inbox_empty());
   // Drain by refilling: exhaust the bin so the next allocation refills.
@@ -131,6 +133,24 @@ TEST(ThreadHeap, ExitedThreadsHeapsAreReusedNotMultiplied) {
     }).join();
   }
   EXPECT_LE(count_heaps(), before + 1);
+}
+
+TEST(ThreadHeap, RemoteFreesTravelInBatchesUntilHandedOver) {
+  ThreadHeap& owner = my_heap();
+  void* a = allocate(32);
+  void* b = allocate(32);
+  std::thread([&] {
+    deallocate(a);
+    deallocate(b);
+    // Still in this thread's outgoing batch: the owner has seen nothing.
+    EXPECT_TRUE(owner.inbox_empty());
+    t_heap->flush_remote_batches();
+    EXPECT_FALSE(owner.inbox_empty());
+  }).join();
+  const std::uint64_t received = owner.remote_received.get();
+  owner.drain_inbox();
+  EXPECT_EQ(owner.remote_received.get() - received, 2u);
+  EXPECT_TRUE(owner.check_invariants());
 }
 
 TEST(ThreadHeap, ALiveBlockOfAnExitedThreadCanBeFreedAnywhere) {
