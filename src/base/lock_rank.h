@@ -10,7 +10,7 @@
 namespace hakmem {
 
 enum class LockRank : std::uint8_t {
-  kInit = 1,          // the global init state machine (preload/init.cpp)
+  kExitHeap = 1,      // the heap of threads past their exit hook (tiers/heap_registry.cpp)
   kHeapRegistry = 2,  // the list of thread heaps and the pool of idle ones
   kNodePool = 3,      // one per NUMA node: its free SuperSlabs
   kHugeCache = 4,     // huge blocks: the registry of live ones and the reuse cache

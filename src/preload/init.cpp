@@ -4,7 +4,9 @@
 // Layer: preload. The allocator itself needs no constructor (it initialises
 // on its first call, whenever that comes, even before this library's
 // constructors run); these hooks only need to be in place before main.
+#include <fcntl.h>
 #include <pthread.h>
+#include <unistd.h>
 
 #include "base/attributes.h"
 #include "config/options.h"
@@ -21,8 +23,15 @@ void fork_prepare() { tiers::prepare_fork(); }
 void fork_parent() { tiers::after_fork_parent(); }
 void fork_child() { tiers::after_fork_child(); }
 
+// Where the report at exit goes: a copy of stderr taken at start-up, since
+// many programs (GNU coreutils among them) close stderr before they exit.
+// Close-on-exec, so programs this one starts do not inherit it.
+int g_report_fd = -1;
+
 __attribute__((constructor(101))) void install_process_hooks() {
-  tiers::ensure_initialized();
+  if (tiers::ensure_initialized() && config::options().print_stats_at_exit) {
+    g_report_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+  }
   pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 
@@ -32,7 +41,7 @@ __attribute__((destructor(101))) void report_at_exit() {
   if (!tiers::ensure_initialized() || !config::options().print_stats_at_exit) return;
   tiers::Snapshot s;
   tiers::take_snapshot(&s);
-  tiers::print_snapshot(s, 2);
+  tiers::print_snapshot(s, g_report_fd >= 0 ? g_report_fd : STDERR_FILENO);
 }
 
 }  // namespace

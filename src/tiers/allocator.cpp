@@ -44,6 +44,10 @@ void* pop_block(ThreadHeap* h, SizeClass c) {
 
 // A block of class c for the calling thread, or null + ENOMEM.
 void* allocate_from_class(SizeClass c) {
+  if (HAKMEM_UNLIKELY(t_heap == &g_unattached_heap && current_thread_is_exiting())) {
+    void* p = with_exit_heap([c](ThreadHeap* exit_heap) { return pop_block(exit_heap, c); });
+    return p != nullptr ? p : fail_enomem();
+  }
   ThreadHeap* h = current_heap();
   if (h == nullptr) return fail_enomem();
   void* p = pop_block(h, c);
@@ -81,6 +85,15 @@ const Slab& check_small_free(void* p) {
   return unit;
 }
 
+// Checked builds: p, handed to realloc, must be a live block.
+void check_small_live(void* p) {
+  const Slab& unit = SuperSlab::unit_slab(p);
+  const auto* words = static_cast<const std::uintptr_t*>(p);
+  if (unit.size_class != 0 && words[1] == (kFreedCanary ^ reinterpret_cast<std::uintptr_t>(p))) {
+    report_misuse("realloc of a freed pointer", p, &unit);
+  }
+}
+
 void free_small(void* p) {
   const Slab& unit = kChecked ? check_small_free(p) : SuperSlab::unit_slab(p);
   ThreadHeap* owner = unit.owner;
@@ -100,7 +113,7 @@ void free_small(void* p) {
   // A thread that frees other threads' blocks gets a heap of its own to
   // batch them in (a consumer thread may never allocate at all).
   if (HAKMEM_UNLIKELY(h == &g_unattached_heap)) {
-    h = current_thread_is_initialising() ? nullptr : attach_current_thread();
+    h = current_thread_is_initialising() || current_thread_is_exiting() ? nullptr : attach_current_thread();
     if (h == nullptr) {
       owner->push_remote(p, p);
       count_unattributed_remote_free(c);
@@ -179,6 +192,7 @@ void* reallocate(void* p, std::size_t n) {
         if (kChecked) report_misuse("realloc of a freed pointer", p, nullptr);
         return fail_enomem();
       }
+      if constexpr (kChecked) check_small_live(p);
       const std::size_t usable = block_size(unit.size_class);
       if (fits_in_place(usable, n)) return p;
       void* fresh = move_block(p, usable, n);

@@ -55,6 +55,9 @@ HAKMEM_SLOW_PATH void flush_slow(ThreadHeap* h, SizeClass c) noexcept;
 inline constexpr std::uintptr_t kFreedCanary = 0x5afe5afe0bad0badull;
 
 HAKMEM_FAST_PATH void* allocate(std::size_t n) noexcept {
+  // Checked builds serve nothing from the 8-byte class: its blocks have no
+  // second word to carry the freed-block canary.
+  if constexpr (kChecked) n = n < 16 ? 16 : n;
   if (HAKMEM_LIKELY(n <= kMaxSlabBlock)) {
     const SizeClass c = HAKMEM_LIKELY(n <= kMaxTinyBlock) ? tiny_class_of(n) : compute_class(n);
     Bin& b = t_heap->bins[c];

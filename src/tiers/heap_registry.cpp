@@ -33,6 +33,11 @@ constinit std::size_t g_active HAKMEM_GUARDED_BY(g_lock) = 0;
 constexpr std::size_t kWarmIdleHeaps = 4;
 
 HAKMEM_TLS bool t_initialising = false;
+HAKMEM_TLS bool t_exiting = false;
+
+// The heap of threads past their exit hook (see detach_current_thread).
+constinit FutexLock g_exit_heap_lock{LockRank::kExitHeap};
+constinit ThreadHeap g_exit_heap;
 
 enum InitState : int { kUninitialised = 0, kInitialising = 1, kReady = 2, kFailed = 3 };
 std::atomic<int> g_init_state{kUninitialised};
@@ -120,7 +125,23 @@ std::size_t collect_idle_heap(ThreadHeap* h, bool purge) HAKMEM_REQUIRES(g_lock)
   return h->release_free_memory(purge);
 }
 
+bool current_thread_is_exiting() { return t_exiting; }
+
+ThreadHeap* lock_exit_heap() HAKMEM_NO_THREAD_SAFETY_ANALYSIS {
+  g_exit_heap_lock.lock();
+  if (g_exit_heap.state() == ThreadHeap::State::kUnattached) {
+    g_exit_heap.init(numa::NodeId{0});
+    g_exit_heap.set_state(ThreadHeap::State::kShared);
+    LockGuard guard(g_lock);
+    g_all.push_back(&g_exit_heap);
+  }
+  return &g_exit_heap;
+}
+
+void unlock_exit_heap() HAKMEM_NO_THREAD_SAFETY_ANALYSIS { g_exit_heap_lock.unlock(); }
+
 void detach_current_thread() {
+  t_exiting = true;
   ThreadHeap* h = t_heap;
   if (h == &g_unattached_heap) return;
   // From here on this thread allocates (if it still does, in later
@@ -156,6 +177,7 @@ ThreadHeap* first_heap() HAKMEM_NO_THREAD_SAFETY_ANALYSIS { return g_all.front()
 ThreadHeap* next_heap(ThreadHeap* h) { return HeapList::next(h); }
 
 void prepare_fork() HAKMEM_NO_THREAD_SAFETY_ANALYSIS {
+  g_exit_heap_lock.lock_ignoring_rank();
   g_lock.lock_ignoring_rank();
   for (std::uint32_t i = 0; i < node_pool_count(); ++i) node_pool(numa::NodeId{i}).lock_for_fork();
   huge_lock_for_fork();
@@ -169,6 +191,7 @@ void after_fork_parent() HAKMEM_NO_THREAD_SAFETY_ANALYSIS {
   huge_unlock_after_fork_parent();
   for (std::uint32_t i = 0; i < node_pool_count(); ++i) node_pool(numa::NodeId{i}).unlock_after_fork_parent();
   g_lock.unlock();
+  g_exit_heap_lock.unlock();
 }
 
 void after_fork_child() HAKMEM_NO_THREAD_SAFETY_ANALYSIS {
@@ -176,6 +199,7 @@ void after_fork_child() HAKMEM_NO_THREAD_SAFETY_ANALYSIS {
   chunk_map().reset_after_fork_child();
   huge_reset_after_fork_child();
   for (std::uint32_t i = 0; i < node_pool_count(); ++i) node_pool(numa::NodeId{i}).reset_after_fork_child();
+  g_exit_heap_lock.reset_after_fork();
   for (ThreadHeap* h = g_all.front(); h != nullptr; h = HeapList::next(h)) {
     if (h != t_heap && h->state() == ThreadHeap::State::kActive) {
       h->set_state(ThreadHeap::State::kDead);

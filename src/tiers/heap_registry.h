@@ -37,8 +37,19 @@ bool current_thread_is_initialising();
 // Returns null (and the thread stays unattached) when memory is exhausted.
 HAKMEM_SLOW_PATH ThreadHeap* attach_current_thread();
 
-// Detaches the calling thread's heap (thread exit, or tests).
+// Detaches the calling thread's heap at thread exit. Allocations the thread
+// still makes afterwards (in later pthread key destructors) go through the
+// shared exit heap (with_exit_heap), never through a heap of its own: glibc
+// may run no further destructor round to detach it again.
 void detach_current_thread();
+
+// True once the calling thread's exit hook has run.
+bool current_thread_is_exiting();
+
+// Runs f(ThreadHeap&) on the shared exit heap under its lock: the heap for
+// allocations of threads that are past their exit hook. Returns f's result.
+template <typename F>
+auto with_exit_heap(F&& f);
 
 // Calls f(const ThreadHeap&) for every heap ever created, under the lock.
 template <typename F>
@@ -56,7 +67,18 @@ void prepare_fork();
 void after_fork_parent();
 void after_fork_child();
 
-// --- implementation details for for_each_heap --------------------------------
+// --- implementation details ---------------------------------------------------
+ThreadHeap* lock_exit_heap();
+void unlock_exit_heap();
+
+template <typename F>
+auto with_exit_heap(F&& f) {
+  struct Unlock {
+    ~Unlock() { unlock_exit_heap(); }
+  } unlock;
+  return f(lock_exit_heap());
+}
+
 void lock_registry();
 void unlock_registry();
 ThreadHeap* first_heap();

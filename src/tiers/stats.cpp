@@ -25,7 +25,8 @@ void take_snapshot(Snapshot* out) {
       case ThreadHeap::State::kActive: ++s.heaps_active; break;
       case ThreadHeap::State::kIdle: ++s.heaps_idle; break;
       case ThreadHeap::State::kDead: ++s.heaps_dead; break;
-      case ThreadHeap::State::kUnattached: break;
+      case ThreadHeap::State::kUnattached:
+      case ThreadHeap::State::kShared: break;
     }
     s.remote_received += h.remote_received.get();
     for (unsigned c = 0; c < kClassCount; ++c) {

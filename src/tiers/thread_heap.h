@@ -73,7 +73,8 @@ struct ClassState {
 
 class ThreadHeap {
  public:
-  enum class State : std::uint8_t { kUnattached, kActive, kIdle, kDead };
+  // kShared: the heap of exiting threads (heap_registry.h), used under a lock.
+  enum class State : std::uint8_t { kUnattached, kActive, kIdle, kDead, kShared };
 
   // Bytes of free blocks a bin may hold at its largest.
   static constexpr std::size_t kBinBudgetBytes = 64 * 1024;
