@@ -40,6 +40,7 @@ inline const char* g_program = "stress";
   va_start(ap, fmt);
   std::vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
+  std::fflush(stdout);
   std::fprintf(stderr, "%s: FAIL (seed %" PRIu64 "): %s\n", g_program, g_seed, msg);
   std::fflush(stderr);
   std::_Exit(1);

@@ -13,13 +13,17 @@
 //   - realloc, growing and shrinking, across tiers and of blocks another
 //     thread allocated: the kept prefix must still hold the old pattern;
 //   - calloc (the block must read as zeros) and posix_memalign (alignment);
+//   - optionally (trim = 1), a thread that calls malloc_trim(0) over and over
+//     while the others run, so that trimming (thread caches, idle heaps of
+//     exited threads, empty SuperSlabs, the huge cache) races with
+//     allocation, frees and threads starting and exiting;
 //   - data integrity: every block is filled with a pattern derived from
 //     (address, size, seed) and verified before it is freed, so overlapping
 //     blocks, double hand-outs and corrupted free lists are caught.
 // More threads (default 8) than cores, so threads are preempted in the
 // middle of allocator operations.
 //
-// Usage: stress_cross_thread [seed [threads [rounds [ops_per_thread]]]]
+// Usage: stress_cross_thread [seed [threads [rounds [ops_per_thread [trim]]]]]
 // The seed is printed on failure; rerun with it to reproduce the sequence of
 // operations of each thread (the interleaving differs from run to run).
 // Exit status 0 when every check passed, 1 with a message otherwise.
@@ -170,15 +174,32 @@ int main(int argc, char** argv) {
   const unsigned threads = static_cast<unsigned>(stress::arg_or(argc, argv, 2, 8));
   const unsigned rounds = static_cast<unsigned>(stress::arg_or(argc, argv, 3, 5));
   const std::uint64_t ops = stress::arg_or(argc, argv, 4, 8000);
+  const bool trim = stress::arg_or(argc, argv, 5, 0) != 0;
   const bool hakmem = stress::start("stress_cross_thread", seed);
 
   hkm_stats before{};
   if (hakmem) stress::get_stats(&before);
 
+  std::atomic<bool> stop_trimming{false};
+  std::uint64_t trims = 0;
+  std::thread trimmer;
+  if (trim) {
+    trimmer = std::thread([&] {
+      while (!stop_trimming.load(std::memory_order_relaxed)) {
+        malloc_trim(0);
+        ++trims;
+        std::this_thread::yield();
+      }
+    });
+  }
   for (unsigned round = 0; round < rounds; ++round) {
     std::vector<std::thread> ts;
     for (unsigned t = 0; t < threads; ++t) ts.emplace_back(worker, round, t, ops);
     for (auto& t : ts) t.join();
+  }
+  if (trim) {
+    stop_trimming.store(true);
+    trimmer.join();
   }
   std::size_t survivors = 0;
   for (auto& slot : g_shared) {
@@ -190,8 +211,8 @@ int main(int argc, char** argv) {
 
   std::printf("stress_cross_thread: seed %" PRIu64 ", %u threads x %u rounds, %" PRIu64
               " operations, %" PRIu64 " blocks taken from other threads, %" PRIu64
-              " reallocs, %zu freed at the end: OK\n",
-              seed, threads, rounds, g_ops.load(), g_remote_taken.load(), g_reallocs.load(), survivors);
+              " reallocs, %zu freed at the end, %" PRIu64 " malloc_trim calls: OK\n",
+              seed, threads, rounds, g_ops.load(), g_remote_taken.load(), g_reallocs.load(), survivors, trims);
   if (hakmem) {
     hkm_stats after{};
     stress::get_stats(&after);
