@@ -33,7 +33,7 @@ else
   [[ -f build-asan/CMakeCache.txt ]] || generator=(-G Ninja)
   cmake -S . -B build-asan "${generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DCMAKE_C_FLAGS="$san_flags" -DCMAKE_CXX_FLAGS="$san_flags" \
-    -DHAKMEM_BUILD_TESTS=ON -DHAKMEM_BUILD_BENCH=OFF >/dev/null
+    -DHAKMEM_BUILD_TESTS=ON -DHAKMEM_UNIT_TESTS_ONLY=ON -DHAKMEM_BUILD_BENCH=OFF >/dev/null
   # Only the unit test binaries (those that link the core, hakmem_internal):
   # the rest of the suite replaces malloc, which the sanitizers must own.
   mapfile -t unit_targets < <(ninja -C build-asan -t query libhakmem_internal.a |
