@@ -182,7 +182,7 @@ void* huge_allocate(std::size_t bytes, std::size_t alignment, bool zero) {
                                               bind_to_current_node, nullptr, bytes + extra);
     if (region.base == nullptr) return nullptr;
     if (!chunk_map().set(region.base, need + extra, ChunkKind::kHuge)) {
-      os::release(region.base, need + extra);
+      unmap_mapping(static_cast<char*>(region.base), need + extra);
       return nullptr;
     }
     LockGuard guard(g_lock);
@@ -277,7 +277,8 @@ void* huge_reallocate(void* p, std::size_t bytes) {
       r->map_bytes = want;
     } else {
       if (grown != nullptr) {
-        // Could not mark the new chunks: undo the growth.
+        // Could not mark the new chunks: unmark them and undo the growth.
+        chunk_map().clear(r->base + old_bytes, want - old_bytes);
         os::remap(r->base, want, old_bytes, nullptr);
       }
       void* fresh = huge_allocate(bytes, kSuperSlabBytes, false);
@@ -290,10 +291,15 @@ void* huge_reallocate(void* p, std::size_t bytes) {
       bool moved = false;
       if (offset == 0 && r->backing != os::Backing::kHugetlb) {
         // Move the old pages over the head of the new mapping: no copy.
+        // The old range is unmarked first: the moment mremap frees it, the
+        // kernel may hand it to another thread's new SuperSlab, whose mark
+        // must not be cleared after the fact. The block is the caller's
+        // alone meanwhile, so nobody looks it up.
+        chunk_map().clear(r->base, old_bytes);
         moved = os::remap(r->base, old_bytes, old_bytes, fresh) != nullptr;
+        if (!moved) chunk_map().set(r->base, old_bytes, ChunkKind::kHuge);
       }
       if (moved) {
-        chunk_map().clear(r->base, old_bytes);
         os::os_stats().mapped_bytes.sub(old_bytes);
       } else {
         std::memcpy(fresh, p, keep);

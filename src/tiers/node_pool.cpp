@@ -59,6 +59,7 @@ SuperSlab* NodePool::map_new(bool dense) {
       os::map_aligned(kSuperSlabBytes, policy, bind_before_touch, &node, advise_thp ? kSuperSlabBytes : 0);
   if (r.base == nullptr) return nullptr;
   if (!chunk_map().set(r.base, kSuperSlabBytes, ChunkKind::kSuperSlab)) {
+    chunk_map().clear(r.base, kSuperSlabBytes);
     os::release(r.base, kSuperSlabBytes);
     return nullptr;
   }
