@@ -173,7 +173,7 @@ int main(int argc, char** argv) {
   const std::uint64_t seed = stress::arg_or(argc, argv, 1, 1);
   const unsigned threads = static_cast<unsigned>(stress::arg_or(argc, argv, 2, 8));
   const unsigned rounds = static_cast<unsigned>(stress::arg_or(argc, argv, 3, 5));
-  const std::uint64_t ops = stress::arg_or(argc, argv, 4, 8000);
+  const std::uint64_t ops = stress::arg_or(argc, argv, 4, 12000);
   const bool trim = stress::arg_or(argc, argv, 5, 0) != 0;
   const bool hakmem = stress::start("stress_cross_thread", seed);
 
