@@ -19,7 +19,7 @@ namespace hakmem::tiers {
 
 namespace {
 
-struct HugeRecord {
+struct HugeRecord {  // a live block (in the registry) or a free range (in the cache)
   void* user = nullptr;        // the block's address (registry key); null while cached
   char* base = nullptr;        // the mapping
   std::size_t map_bytes = 0;   // multiple of 2 MiB
@@ -129,24 +129,64 @@ HugeRecord* remove(const void* p) HAKMEM_REQUIRES(g_lock) {
 }
 
 std::size_t cache_budget() HAKMEM_REQUIRES(g_lock) {
-  const std::size_t quarter = g_stats.live_bytes / 4;
-  return quarter > kCacheFloorBytes ? quarter : kCacheFloorBytes;
+  // As much free address space as is live: a program whose huge blocks come
+  // and go at a steady footprint then never maps again. Pages of free ranges
+  // are purged after the purge delay, so this bounds address space, not RSS.
+  return g_stats.live_bytes > kCacheFloorBytes ? g_stats.live_bytes : kCacheFloorBytes;
 }
 
-// Best fit among cached mappings: big enough, at most twice the need (a far
-// bigger one would waste its tail while the block lives).
+// Puts a free range into the cache, merged with cached neighbours of the
+// same backing: freed huge blocks form larger free ranges that later requests
+// of any smaller size can be cut from (munmap and madvise work across the
+// original mappings' boundaries). Takes ownership of r.
+void cache_insert(HugeRecord* r) HAKMEM_REQUIRES(g_lock) {
+  r->user = nullptr;
+  for (HugeRecord* c = g_cache.front(); c != nullptr;) {
+    HugeRecord* next = CacheList::next(c);
+    const bool left = c->base + c->map_bytes == r->base;
+    const bool right = r->base + r->map_bytes == c->base;
+    if ((left || right) && c->backing == r->backing) {
+      g_cache.remove(c);
+      g_stats.cached_blocks -= 1;
+      g_stats.cached_bytes -= c->map_bytes;
+      if (left) r->base = c->base;
+      r->map_bytes += c->map_bytes;
+      r->zeroed = r->zeroed && c->zeroed;
+      if (c->cached_at_ms > r->cached_at_ms) r->cached_at_ms = c->cached_at_ms;
+      recycle_record(c);
+    }
+    c = next;
+  }
+  g_cache.push_front(r);
+  g_stats.cached_blocks += 1;
+  g_stats.cached_bytes += r->map_bytes;
+}
+
+// Best fit among cached ranges; the rest of a bigger range stays cached.
+// null if none is big enough, or no record is left for the rest.
 HugeRecord* take_cached(std::size_t need) HAKMEM_REQUIRES(g_lock) {
   HugeRecord* best = nullptr;
   for (HugeRecord* r = g_cache.front(); r != nullptr; r = CacheList::next(r)) {
-    if (r->map_bytes >= need && r->map_bytes / 2 <= need && (best == nullptr || r->map_bytes < best->map_bytes)) {
-      best = r;
-    }
+    if (r->map_bytes >= need && (best == nullptr || r->map_bytes < best->map_bytes)) best = r;
   }
-  if (best != nullptr) {
-    g_cache.remove(best);
-    g_stats.cached_blocks -= 1;
-    g_stats.cached_bytes -= best->map_bytes;
+  if (best == nullptr) return nullptr;
+  if (best->map_bytes > need) {
+    HugeRecord* rest = new_record();
+    if (rest == nullptr) return nullptr;
+    rest->base = best->base + need;
+    rest->map_bytes = best->map_bytes - need;
+    rest->backing = best->backing;
+    rest->zeroed = best->zeroed;
+    rest->cached_at_ms = best->cached_at_ms;
+    g_stats.cached_bytes -= rest->map_bytes;
+    best->map_bytes = need;
+    g_cache.push_front(rest);
+    g_stats.cached_blocks += 1;
+    g_stats.cached_bytes += rest->map_bytes;
   }
+  g_cache.remove(best);
+  g_stats.cached_blocks -= 1;
+  g_stats.cached_bytes -= best->map_bytes;
   return best;
 }
 
@@ -228,11 +268,8 @@ bool huge_free(void* p) {
     g_stats.live_bytes -= r->map_bytes;
     g_stats.requested_bytes -= r->requested;
     if (g_stats.cached_bytes + r->map_bytes <= cache_budget()) {
-      r->user = nullptr;
       r->cached_at_ms = os::monotonic_ms();
-      g_cache.push_front(r);
-      ++g_stats.cached_blocks;
-      g_stats.cached_bytes += r->map_bytes;
+      cache_insert(r);
       r = nullptr;
     }
   }
@@ -361,9 +398,7 @@ std::size_t huge_decay(bool force) {
     LockGuard guard(g_lock);
     r->zeroed = true;
     r->cached_at_ms = now;
-    g_cache.push_front(r);
-    ++g_stats.cached_blocks;
-    g_stats.cached_bytes += r->map_bytes;
+    cache_insert(r);
   }
   return done;
 }

@@ -5,12 +5,13 @@
 // Layer: tiers. Any thread; the registry and the cache are guarded by one
 // lock (rank kHugeCache); mmap/munmap/madvise run outside it.
 //
-// A freed huge block's mapping goes to the reuse cache, not back to the OS:
-// the next huge request of a fitting size takes it without a syscall. Cached
+// A freed huge block's mapping goes to the reuse cache, not back to the OS,
+// merged with adjacent free ranges: the next huge request of any size that
+// fits is cut from the best-fitting range without a syscall. Cached
 // mappings keep their pages for purge_delay_ms, are then purged (RSS drops,
 // the pages read as zero, so calloc skips its memset), and are unmapped
 // after NodePool::kReleaseAfterPurgedMs more. The cache holds at most
-// max(kCacheFloorBytes, live huge bytes / 4): it grows with the program.
+// max(kCacheFloorBytes, live huge bytes): it grows with the program.
 //
 // The registry (user pointer -> mapping) is a chained hash table that
 // doubles when its load passes 1; its records are recycled, never capped.
