@@ -146,11 +146,15 @@ TEST(Pages, HugetlbShortPoolFailsAtMapTimeNotAtTouch) {
   // Ask for more huge pages than are free: the map must fail (and fall
   // back), never hand out memory that would SIGBUS on first touch.
   HugePageReservation reservation(1);
-  const Region r = map_aligned(4 * kSuperSlabBytes, HugePagePolicy::kHugetlb, nullptr, nullptr);
+  std::ifstream in("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages");
+  std::size_t free_pages = 0;
+  in >> free_pages;
+  const std::size_t bytes = (free_pages + 1) * kSuperSlabBytes;
+  const Region r = map_aligned(bytes, HugePagePolicy::kHugetlb, nullptr, nullptr);
   ASSERT_NE(r.base, nullptr);
   EXPECT_NE(r.backing, Backing::kHugetlb);
-  std::memset(r.base, 1, 4 * kSuperSlabBytes);
-  release(r.base, 4 * kSuperSlabBytes);
+  std::memset(r.base, 1, bytes);
+  release(r.base, bytes);
 }
 
 }  // namespace
