@@ -4,7 +4,6 @@
 
 #include <sys/mman.h>
 
-#include <atomic>
 #include <cerrno>
 #include <fcntl.h>
 #include <unistd.h>
@@ -34,12 +33,6 @@ class KeepErrno {
 };
 
 constinit OsStats g_stats;
-
-// Under HugePagePolicy::kAuto, after a hugetlb attempt fails the next few
-// maps skip it: with no pages reserved (the common case) every attempt is a
-// wasted syscall. A user who reserves pages later is noticed within this many.
-constexpr std::uint32_t kHugetlbRetryEvery = 64;
-std::atomic<std::uint32_t> g_hugetlb_skips{0};
 
 void* raw_mmap(std::size_t bytes, int extra_flags) {
   g_stats.map_calls.inc();
@@ -123,13 +116,7 @@ void* map_plain(std::size_t bytes, std::size_t alignment) {
 Region map_aligned(std::size_t bytes, HugePagePolicy policy, BeforeFirstTouch hook, void* context,
                    std::size_t thp_bytes) {
   Region r;
-  bool try_hugetlb = policy == HugePagePolicy::kHugetlb;
-  if (policy == HugePagePolicy::kAuto) {
-    std::uint32_t skips = g_hugetlb_skips.load(std::memory_order_relaxed);
-    try_hugetlb = skips == 0;
-    if (!try_hugetlb) g_hugetlb_skips.compare_exchange_weak(skips, skips - 1, std::memory_order_relaxed);
-  }
-  if (try_hugetlb) {
+  if (policy == HugePagePolicy::kHugetlb) {
     void* p = map_hugetlb(bytes);
     if (p != nullptr && (hook == nullptr || hook(p, bytes, context)) && populate_hugetlb(p, bytes)) {
       g_stats.hugetlb_maps.inc();
@@ -138,7 +125,6 @@ Region map_aligned(std::size_t bytes, HugePagePolicy policy, BeforeFirstTouch ho
     }
     if (p != nullptr) raw_munmap(p, bytes);
     g_stats.hugetlb_fallbacks.inc();
-    if (policy == HugePagePolicy::kAuto) g_hugetlb_skips.store(kHugetlbRetryEvery, std::memory_order_relaxed);
   }
   const std::size_t advise = thp_bytes == kAdviseAll ? bytes : align_down(thp_bytes, kHugePageBytes);
   if (policy != HugePagePolicy::kOff && advise != 0) {

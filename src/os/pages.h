@@ -24,8 +24,14 @@ enum class Backing : std::uint8_t {
 };
 const char* backing_name(Backing b);
 
-// What the user allows (HAKMEM_HUGEPAGES): auto tries hugetlb, then THP, then
-// plain pages; the others start at their own kind and fall back the same way.
+// What the user allows (HAKMEM_HUGEPAGES): hugetlb tries reserved huge pages,
+// then THP, then plain pages; auto and thp start at THP; off maps plain pages.
+//
+// auto leaves hugetlb pages alone even when some are reserved: a private
+// hugetlb page is copied on write after fork(), and when the pool has no page
+// left for the copy the kernel kills the child that writes with SIGBUS
+// (Documentation/admin-guide/mm/hugetlbpage.rst). Only a user who knows the
+// program does not fork, or who reserved pages enough, should ask for them.
 enum class HugePagePolicy : std::uint8_t { kAuto, kHugetlb, kThp, kOff };
 
 struct Region {

@@ -68,7 +68,9 @@ void* allocate_from_class(SizeClass c) {
 // not already free. Returns the unit's Slab record.
 const Slab& check_small_free(void* p) {
   const Slab& unit = SuperSlab::unit_slab(p);
-  if (unit.state == Slab::State::kFree || unit.owner == nullptr) report_misuse("invalid free", p, nullptr);
+  // A block of a slab already given back: freed twice (its slab emptied and
+  // went), or never allocated; nothing left here can tell which.
+  if (unit.state == Slab::State::kFree || unit.owner == nullptr) report_misuse("invalid or double free", p, nullptr);
   const Slab& head = SuperSlab::head_slab(p);
   SuperSlab* ss = SuperSlab::of(p);
   const char* begin = ss->slab_begin(head);

@@ -375,7 +375,7 @@ std::size_t huge_decay(bool force) {
         const bool over_budget = g_stats.cached_bytes > cache_budget();
         if (!c->zeroed && (force || age >= delay)) {
           r = c;
-          release = c->backing == os::Backing::kHugetlb;
+          release = force || c->backing == os::Backing::kHugetlb;
         } else if (c->zeroed && (force || over_budget || age >= NodePool::kReleaseAfterPurgedMs)) {
           r = c;
           release = true;

@@ -118,7 +118,8 @@ void NodePool::decay(bool force) {
     if (ss == nullptr) break;
     // Purging hugetlb pages would hand them back to the pool, and a later
     // refault could find none left; such SuperSlabs are released instead.
-    if (ss->backing() == os::Backing::kHugetlb) {
+    // A forced decay (trim) releases at once: purging first is wasted work.
+    if (force || ss->backing() == os::Backing::kHugetlb) {
       unmap(ss);
       LockGuard guard(lock_);
       ++released_;

@@ -14,8 +14,10 @@ void ThreadHeap::init(numa::NodeId node) {
   for (unsigned c = 0; c < kClassCount; ++c) {
     ClassState& cs = classes_[c];
     const std::size_t bs = block_size(static_cast<SizeClass>(c));
-    const std::size_t budget = kBinBudgetBytes / bs;
-    cs.max_capacity = static_cast<std::uint32_t>(budget == 0 ? 1 : budget);
+    // Blocks bigger than the budget are not cached at all: each free goes
+    // straight back to its slab, so no thread (exited ones included) sits
+    // on a megabyte it does not use.
+    cs.max_capacity = static_cast<std::uint32_t>(kBinBudgetBytes / bs);
     if (cs.capacity == 0) cs.capacity = cs.max_capacity < kInitialCapacity ? cs.max_capacity : kInitialCapacity;
     update_free_limit(static_cast<SizeClass>(c));
   }
@@ -156,9 +158,10 @@ void ThreadHeap::return_block(void* block) {
     head.on_full_list = false;
     cs.partial.push_back(&head);
   }
-  // Keep the class's last slab even when empty: a class that empties and
-  // refills in a loop must not map and unmap units on every turn.
-  if (head.used == 0 && cs.partial.size() > 1) release_slab(head);
+  // Keep a small-block class's last slab even when empty: a class that
+  // empties and refills in a loop must not give units back and take them
+  // again on every turn. Large slabs (up to 1 MiB) go back at once.
+  if (head.used == 0 && (cs.partial.size() > 1 || tier_of(head.size_class) == Tier::kLarge)) release_slab(head);
 }
 
 void ThreadHeap::drain_inbox() {
