@@ -75,6 +75,10 @@ def mixed(size, threads, slots, ops, touch="0"):
             f"--touch={touch}"]
 
 
+def growth(step, via, max_bytes, rounds):
+    return [f"--growth={step}", f"--via={via}", f"--max={max_bytes}", "--live=16", f"--rounds={rounds}"]
+
+
 # The workloads. Each entry: the program (under BUILD/bench), its arguments
 # for the full run, --quick and --smoke, and the metrics to report. kind
 # "gbench" is a google-benchmark binary whose rows are read from its JSON.
@@ -123,6 +127,29 @@ WORKLOADS = [
               "quick": ["--threads=2", "--size=tiny", "--blocks=500000"],
               "smoke": ["--threads=2", "--size=tiny", "--blocks=10000"]},
      "metrics": THROUGHPUT},
+    # Mixed sizes freed at random, 90% of each phase, then other sizes: how
+    # much of the freed memory the next phases reuse or the kernel gets back.
+    {"name": "fragmentation", "program": "workloads/fragmentation",
+     "args": {"full": ["--phases=6", "--phase-mib=64"], "quick": ["--phases=6", "--phase-mib=16"],
+              "smoke": ["--phases=6", "--phase-mib=1"]},
+     "metrics": [PEAK,
+                 ("final_rss_kb", "final RSS MiB (10% live)", LOWER, 1 / 1024, 1),
+                 ("rss_after_trim_kb", "RSS after malloc_trim MiB", LOWER, 1 / 1024, 1)]},
+    # Buffers growing side by side to a few MiB: by 16 bytes through realloc
+    # (a string appended to), by doubling through realloc, and by doubling
+    # through malloc+copy+free (std::vector's way).
+    {"name": "realloc_step16", "program": "workloads/realloc_growth",
+     "args": {"full": growth("16", "realloc", 2 << 20, 4), "quick": growth("16", "realloc", 2 << 20, 1),
+              "smoke": growth("16", "realloc", 64 << 10, 1)},
+     "metrics": [OPS, OPS_CPU, PEAK]},
+    {"name": "realloc_double", "program": "workloads/realloc_growth",
+     "args": {"full": growth("double", "realloc", 4 << 20, 60), "quick": growth("double", "realloc", 4 << 20, 6),
+              "smoke": growth("double", "realloc", 1 << 20, 1)},
+     "metrics": [OPS_K, PEAK]},
+    {"name": "vector_double", "program": "workloads/realloc_growth",
+     "args": {"full": growth("double", "copy", 4 << 20, 60), "quick": growth("double", "copy", 4 << 20, 6),
+              "smoke": growth("double", "copy", 1 << 20, 1)},
+     "metrics": [OPS_K, PEAK]},
     {"name": "micro", "program": "micro/alloc_micro", "kind": "gbench",
      "args": {"full": ["--benchmark_min_time=0.5"], "quick": ["--benchmark_min_time=0.05"],
               "smoke": ["--benchmark_min_time=0.001"]},
