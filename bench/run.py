@@ -28,10 +28,12 @@ import os
 import platform
 import resource
 import shlex
+import shutil
 import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -75,6 +77,14 @@ def mixed(size, threads, slots, ops, touch="0"):
             f"--touch={touch}"]
 
 
+# Start-up: time per execution of a short command (kind "spawn").
+EXEC_WALL = ("us_per_exec", "us per exec, wall", LOWER, 1, 0)
+EXEC_CPU = ("cpu_us_per_exec", "CPU us per exec", LOWER, 1, 0)
+STARTUP = [EXEC_WALL, EXEC_CPU]
+STARTUP_REPS = {"full": 200, "quick": 50, "smoke": 3}
+PIPELINE = "seq 1 2000 | sort -n | uniq | wc -l"
+
+
 def growth(step, via, max_bytes, rounds):
     return [f"--growth={step}", f"--via={via}", f"--max={max_bytes}", "--live=16", f"--rounds={rounds}"]
 
@@ -82,6 +92,9 @@ def growth(step, via, max_bytes, rounds):
 # The workloads. Each entry: the program (under BUILD/bench), its arguments
 # for the full run, --quick and --smoke, and the metrics to report. kind
 # "gbench" is a google-benchmark binary whose rows are read from its JSON.
+# kind "spawn" is a system command (found on PATH, not built here) that the
+# runner starts "reps" times in a row with the allocator preloaded, timing
+# each execution: start-up, the allocator's initialisation and exit.
 WORKLOADS = [
     {"name": "larson_1t", "program": "workloads/larson",
      "args": {"full": larson(1, 10, 1024), "quick": larson(1, 1, 1024), "smoke": larson(1, 0.1, 256)},
@@ -150,6 +163,16 @@ WORKLOADS = [
      "args": {"full": growth("double", "copy", 4 << 20, 60), "quick": growth("double", "copy", 4 << 20, 6),
               "smoke": growth("double", "copy", 1 << 20, 1)},
      "metrics": [OPS_K, PEAK]},
+    # Short-lived processes: the allocator's share of start-up and exit. The
+    # preload reaches every process of the pipeline (sh, seq, sort, uniq, wc).
+    # The glibc column runs with no preload at all: it is the baseline, and
+    # the report gives each allocator's ratio to it.
+    {"name": "startup_true", "kind": "spawn", "program": "true", "reps": STARTUP_REPS,
+     "args": {"full": [], "quick": [], "smoke": []}, "metrics": STARTUP},
+    {"name": "startup_ls", "kind": "spawn", "program": "ls", "reps": STARTUP_REPS,
+     "args": {m: ["/usr/bin"] for m in ("full", "quick", "smoke")}, "metrics": STARTUP},
+    {"name": "startup_pipeline", "kind": "spawn", "program": "sh", "reps": STARTUP_REPS,
+     "args": {m: ["-c", PIPELINE] for m in ("full", "quick", "smoke")}, "metrics": STARTUP},
     {"name": "micro", "program": "micro/alloc_micro", "kind": "gbench",
      "args": {"full": ["--benchmark_min_time=0.5"], "quick": ["--benchmark_min_time=0.05"],
               "smoke": ["--benchmark_min_time=0.001"]},
@@ -209,8 +232,51 @@ def describe_exit(rc):
     return f"exit status {rc}"
 
 
+def run_spawn(workload, mode, lib, timeout):
+    """One sample of a "spawn" workload: the command started reps times in a
+    row (after 3 unmeasured starts that warm the page cache), each waited
+    for before the next. posix_spawn keeps the runner's own cost per start
+    small and the same for every allocator. Returns the mean wall time and
+    the mean CPU time (user + system, the command and the children it waited
+    for, from wait4) per execution, in microseconds."""
+    exe = shutil.which(workload["program"])
+    if exe is None:
+        return None, f"{workload['program']} not found on PATH"
+    argv = [workload["program"]] + list(workload["args"][mode])
+    env = dict(os.environ)
+    env.pop("LD_PRELOAD", None)
+    if lib:
+        env["LD_PRELOAD"] = lib
+    repro = (f"LD_PRELOAD={lib} " if lib else "") + " ".join(shlex.quote(a) for a in argv)
+    reps = workload["reps"][mode]
+    with tempfile.TemporaryFile() as err:
+        # stdout to /dev/null, stderr kept to explain a failure.
+        actions = [(os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
+                   (os.POSIX_SPAWN_DUP2, err.fileno(), 2)]
+        deadline = time.monotonic() + timeout
+        wall = cpu = 0.0
+        for i in range(3 + reps):
+            t0 = time.perf_counter()
+            pid = os.posix_spawn(exe, argv, env, file_actions=actions)
+            _, status, ru = os.wait4(pid, 0)
+            t1 = time.perf_counter()
+            rc = os.waitstatus_to_exitcode(status)
+            if rc != 0:
+                err.seek(0)
+                tail = "\n".join(err.read().decode(errors="replace").strip().splitlines()[-5:])
+                return None, f"{describe_exit(rc)}: {repro}" + (f"\n    stderr: {tail}" if tail else "")
+            if i >= 3:
+                wall += t1 - t0
+                cpu += ru.ru_utime + ru.ru_stime
+            if time.monotonic() > deadline:
+                return None, f"timed out after {timeout} s ({i + 1} of {3 + reps} starts): {repro}"
+    return {"us_per_exec": wall / reps * 1e6, "cpu_us_per_exec": cpu / reps * 1e6}, None
+
+
 def run_once(workload, mode, build, lib, timeout):
     """Runs one sample. Returns (metrics dict, None) or (None, problem text)."""
+    if workload.get("kind") == "spawn":
+        return run_spawn(workload, mode, lib, timeout)
     exe = os.path.join(build, "bench", workload["program"])
     argv = [exe] + list(workload["args"][mode])
     gbench = workload.get("kind") == "gbench"
@@ -424,6 +490,33 @@ def verdict(ratio, better):
     return "hakmem ahead" if wins else "hakmem behind"
 
 
+def startup_section(selected, allocs, table, mode):
+    """The start-up rows again, as each allocator's ratio to the run with no
+    preload (the glibc column), which is what a preloaded allocator adds."""
+    spawned = {w["name"] for w in selected if w.get("kind") == "spawn"}
+    rows = [r for r in table if r["workload"] in spawned]
+    if not rows or "glibc" not in allocs:
+        return []
+    out = ["## Start-up: time per execution relative to no preload", "",
+           "Each command started " + "/".join(sorted({str(w["reps"][mode]) for w in selected
+                                                      if w["name"] in spawned}))
+           + " times in a row per run, with the allocator in `LD_PRELOAD` (for the pipeline, in every "
+           "process of it); the glibc column runs with no preload and is the baseline (1.00). Above 1: "
+           "slower than no preload.", ""]
+    others = [a for a in allocs if a != "glibc"]
+    out.append("| command | metric | no preload | " + " | ".join(others) + " |")
+    out.append("|---|---|---:|" + "---:|" * len(others))
+    for r in rows:
+        base = r["medians"].get("glibc")
+        cells = [r["workload"], r["label"], "n/a" if base is None else f"{base * r['scale']:,.{r['dec']}f}"]
+        for a in others:
+            m = r["medians"].get(a)
+            cells.append("n/a" if m is None or not base else f"{m / base:.2f}x")
+        out.append("| " + " | ".join(cells) + " |")
+    out.append("")
+    return out
+
+
 def markdown(args, info, allocs, skipped, selected, samples, problems, table, started, load, chart_note):
     out = []
     mode = "smoke" if args.smoke else ("quick" if args.quick else "full")
@@ -472,6 +565,8 @@ def markdown(args, info, allocs, skipped, selected, samples, problems, table, st
         cells.append(verdict(r["ratio"], r["better"]))
         out.append("| " + " | ".join(cells) + " |")
     out.append("")
+
+    out.extend(startup_section(selected, allocs, table, mode))
 
     target_rows = []
     for wl, key, peer, op, bound in TARGETS:
@@ -589,7 +684,9 @@ def main():
 
     if args.list:
         for w in WORKLOADS:
-            print(f"{w['name']:24} {w['program']} {' '.join(w['args']['full'])}")
+            cmd = " ".join(shlex.quote(a) for a in [w["program"]] + w["args"]["full"])
+            reps = f" (started {w['reps']['full']} times per run)" if w.get("kind") == "spawn" else ""
+            print(f"{w['name']:24} {cmd}{reps}")
         return 0
     mode = "smoke" if args.smoke else ("quick" if args.quick else "full")
     args.runs = args.runs or (1 if args.smoke else 5)
@@ -630,7 +727,12 @@ def main():
     runnable = []
     for w in selected:
         exe = os.path.join(build, "bench", w["program"])
-        if os.access(exe, os.X_OK):
+        if w.get("kind") == "spawn":
+            if shutil.which(w["program"]):
+                runnable.append(w)
+            else:
+                print(f"{w['program']} not found on PATH, skipping {w['name']}")
+        elif os.access(exe, os.X_OK):
             runnable.append(w)
         elif w.get("kind") == "gbench":
             print(f"{exe} not built (google-benchmark missing?), skipping {w['name']}")
