@@ -658,6 +658,35 @@ def report_path(out_dir, started, mode):
 
 # --- main ------------------------------------------------------------------------
 
+def resolve_allocators(build, wanted_csv, lib_args, default):
+    """The allocators to run and their libraries. wanted_csv: --allocators
+    (None: default); lib_args: the --lib NAME=PATH items. Returns (libs,
+    allocs, skipped, error): a missing peer is skipped with a note, a missing
+    hakmem or an unknown name is an error. Shared with callgrind.py and
+    syscalls.py."""
+    libs = dict(ALLOCATORS)
+    for item in lib_args:
+        name, _, path = item.partition("=")
+        libs[name] = path or None
+    wanted = wanted_csv.split(",") if wanted_csv else default
+    allocs, skipped = [], []
+    for a in wanted:
+        if a not in libs:
+            return None, None, None, f"unknown allocator {a}; known: {', '.join(libs)}"
+        lib = libs[a]
+        if a == "hakmem":
+            lib = os.path.join(build, lib) if not os.path.isabs(lib) else lib
+            if not os.path.exists(lib):
+                return None, None, None, f"{lib} not found: build first (cmake -S . -B build -G Ninja && ninja -C build)"
+            libs[a] = lib
+        elif lib and not os.path.exists(lib):
+            print(f"{a}: {lib} not found, skipping its column (install the peers with: {INSTALL_HINT})")
+            skipped.append((a, f"{lib} not found"))
+            continue
+        allocs.append(a)
+    return libs, allocs, skipped, None
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -700,29 +729,11 @@ def main():
         return 2
     selected = [w for w in WORKLOADS if w["name"] in only]
 
-    libs = dict(ALLOCATORS)
-    for item in args.lib:
-        name, _, path = item.partition("=")
-        libs[name] = path or None
-    wanted = args.allocators.split(",") if args.allocators else (["hakmem"] if args.smoke else list(ALLOCATORS))
-    allocs, skipped = [], []
-    for a in wanted:
-        if a not in libs:
-            print(f"unknown allocator {a}; known: {', '.join(libs)}", file=sys.stderr)
-            return 2
-        lib = libs[a]
-        if a == "hakmem":
-            lib = os.path.join(build, lib) if not os.path.isabs(lib) else lib
-            if not os.path.exists(lib):
-                print(f"{lib} not found: build first (cmake -S . -B build -G Ninja && ninja -C build)",
-                      file=sys.stderr)
-                return 2
-            libs[a] = lib
-        elif lib and not os.path.exists(lib):
-            print(f"{a}: {lib} not found, skipping its column (install the peers with: {INSTALL_HINT})")
-            skipped.append((a, f"{lib} not found"))
-            continue
-        allocs.append(a)
+    default = ["hakmem"] if args.smoke else list(ALLOCATORS)
+    libs, allocs, skipped, error = resolve_allocators(build, args.allocators, args.lib, default)
+    if error:
+        print(error, file=sys.stderr)
+        return 2
 
     runnable = []
     for w in selected:
