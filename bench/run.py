@@ -517,7 +517,8 @@ def startup_section(selected, allocs, table, mode):
     return out
 
 
-def markdown(args, info, allocs, skipped, selected, samples, problems, table, started, load, chart_note):
+def markdown(args, info, allocs, skipped, selected, samples, problems, table, started, load, chart_note,
+             extra=()):
     out = []
     mode = "smoke" if args.smoke else ("quick" if args.quick else "full")
     out.append(f"# hakmem benchmark report, {started:%Y-%m-%d %H:%M}")
@@ -567,6 +568,7 @@ def markdown(args, info, allocs, skipped, selected, samples, problems, table, st
     out.append("")
 
     out.extend(startup_section(selected, allocs, table, mode))
+    out.extend(extra)  # the callgrind and strace tables, when counted
 
     target_rows = []
     for wl, key, peer, op, bound in TARGETS:
@@ -622,6 +624,17 @@ def markdown(args, info, allocs, skipped, selected, samples, problems, table, st
     return "\n".join(out)
 
 
+CHART_HINT = "install it with apt-get install -y python3-matplotlib (Debian) or pip install matplotlib"
+
+
+def chart_available():
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def draw_chart(table, path):
     """A bar per row: hakmem's advantage over the best peer (above 1 = ahead).
     Returns a note for the report."""
@@ -630,7 +643,7 @@ def draw_chart(table, path):
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        return "Chart skipped: matplotlib is not importable (apt-get install python3-matplotlib)."
+        return f"Chart skipped: matplotlib is not importable; {CHART_HINT}."
     rows = [r for r in table if r["ratio"]]
     if not rows:
         return "Chart skipped: no ratios to draw."
@@ -708,6 +721,9 @@ def main():
                    help="before each run, wait until other processes use at most CPUS CPUs")
     p.add_argument("--max-wait", type=float, default=120,
                    help="longest wait for --max-busy, in seconds, before running anyway (default 120)")
+    p.add_argument("--counts", action=argparse.BooleanOptionalAction,
+                   help="also count instructions per malloc+free (callgrind.py) and memory system calls "
+                        "(syscalls.py) and put both tables in the report (default: on, unless --only or --smoke)")
     p.add_argument("--list", action="store_true", help="list the workloads and exit")
     args = p.parse_args()
 
@@ -752,6 +768,10 @@ def main():
             return 2
     selected = runnable
 
+    counts = (not args.only and not args.smoke) if args.counts is None else (args.counts and not args.smoke)
+    if not args.smoke and not chart_available():
+        print(f"note: matplotlib is not importable, so the report gets no PNG chart; {CHART_HINT}")
+
     started = datetime.datetime.now()
     load_start = loadavg()
     print(f"{mode} run: {len(selected)} workloads x {allocs} x {args.runs} runs, build {build}")
@@ -786,18 +806,34 @@ def main():
                            else f"{len(problems)} failure(s)"))
         return 1 if problems else 0
 
+    extra, counted = [], {}
+    if counts:
+        # Imported here: both import this file for the allocator table.
+        import callgrind
+        import syscalls
+        print("instruction counts (callgrind):", flush=True)
+        counted["callgrind"] = callgrind.measure(build, libs, allocs,
+                                                iters=callgrind.ITERS if mode == "full" else 50_000)
+        print("memory system calls (strace):", flush=True)
+        counted["syscalls"] = syscalls.measure(build, libs, allocs, runs=3 if mode == "full" else 1,
+                                               quick=mode == "quick", timeout=args.timeout)
+        extra = callgrind.section(counted["callgrind"]) + syscalls.section(counted["syscalls"])
+        for tool, result in counted.items():
+            problems.extend(f"{tool}: {p_}" for p_ in result["problems"])
+
     info = machine_info(build)
     table = build_table(selected, allocs, samples)
     os.makedirs(args.out, exist_ok=True)
     path = report_path(args.out, started, mode)
     chart_note = draw_chart(table, path[:-3] + ".png")
     load = {"load_start": load_start, "other": other, "not_quiet": not_quiet}
-    text = markdown(args, info, allocs, skipped, selected, samples, problems, table, started, load, chart_note)
+    text = markdown(args, info, allocs, skipped, selected, samples, problems, table, started, load, chart_note,
+                    extra)
     with open(path, "w") as f:
         f.write(text)
     with open(path[:-3] + ".json", "w") as f:
         json.dump({"machine": info, "mode": mode, "runs": args.runs, "allocators": allocs,
-                   "samples": samples, "problems": problems, "load": load}, f, indent=1)
+                   "samples": samples, "problems": problems, "load": load, **counted}, f, indent=1)
     print()
     print(text)
     print(f"report written to {path}")
