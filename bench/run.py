@@ -2,8 +2,9 @@
 """Runs hakmem's benchmark suite against the peer allocators and reports ratios.
 
 Every workload is a plain executable (bench/workloads, bench/micro) that
-calls malloc and free; this runner picks the allocator with LD_PRELOAD, so
-each allocator runs the very same binary. Runs are interleaved (hakmem,
+calls malloc and free, or a short system command the runner starts many
+times itself (the startup_* rows); this runner picks the allocator with
+LD_PRELOAD, so each allocator runs the very same binary. Runs are interleaved (hakmem,
 glibc, jemalloc, tcmalloc, mimalloc, then again, --runs times), so a
 disturbance on the machine spreads over every column instead of landing on
 one. Each figure is the median of its runs; the report gives, per row, each
@@ -17,8 +18,12 @@ build) and pass the build directory (default ./build).
     python3 bench/run.py --only memory_overhead,random_mixed_tiny_1t --runs 5
     python3 bench/run.py --smoke build         # ctest: each workload once under hakmem
 
+Unless --only or --no-counts, the report also gets instructions per
+malloc+free pair (callgrind.py, needs valgrind) and memory system calls per
+million ops (syscalls.py, needs strace).
+
 Python standard library only; the chart needs matplotlib and is skipped
-without it. Adding a workload is one entry in WORKLOADS.
+without it, with a note. Adding a workload is one entry in WORKLOADS.
 """
 
 import argparse
