@@ -629,7 +629,10 @@ def markdown(args, info, allocs, skipped, selected, samples, problems, table, st
     return "\n".join(out)
 
 
-CHART_HINT = "install it with apt-get install -y python3-matplotlib (Debian) or pip install matplotlib"
+# Debian's package serves /usr/bin/python3 only: another interpreter first on
+# PATH (a pyenv or venv one) needs its own copy.
+CHART_HINT = (f"apt-get install -y python3-matplotlib and run this with /usr/bin/python3, or "
+              f"{os.path.basename(sys.executable)} -m pip install matplotlib (this is {sys.executable})")
 
 
 def chart_available():
@@ -647,6 +650,7 @@ def draw_chart(table, path):
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        import matplotlib.ticker
     except ImportError:
         return f"Chart skipped: matplotlib is not importable; {CHART_HINT}."
     rows = [r for r in table if r["ratio"]]
@@ -655,10 +659,16 @@ def draw_chart(table, path):
     labels = [f"{r['workload']}: {r['label']}" for r in rows]
     adv = [r["ratio"] if r["better"] == HIGHER else 1 / r["ratio"] for r in rows]
     fig, ax = plt.subplots(figsize=(10, 0.35 * len(rows) + 1.5))
-    ax.barh(labels, adv, color=["tab:green" if a >= 1 else "tab:red" for a in adv])
+    # Bars start at 1 (even) on a log axis, so 2x ahead and 2x behind are
+    # the same length and one far-off row does not flatten the rest.
+    ax.barh(labels, [a - 1 for a in adv], left=1, color=["tab:green" if a >= 1 else "tab:red" for a in adv])
+    ax.set_xscale("log")
+    plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
+    ax.xaxis.set_major_formatter(plain)
+    ax.xaxis.set_minor_formatter(plain)
     ax.axvline(1.0, color="black", linewidth=1)
     ax.invert_yaxis()
-    ax.set_xlabel("hakmem advantage over the best peer (above 1: hakmem ahead)")
+    ax.set_xlabel("hakmem advantage over the best peer, log scale (above 1: hakmem ahead)")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
