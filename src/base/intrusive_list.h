@@ -48,6 +48,20 @@ class IntrusiveList {
     ++size_;
   }
 
+  // Links e in right after pos, which is on this list.
+  void insert_after(T* pos, T* e) {
+    auto& l = e->*Links;
+    HAKMEM_ASSERT(l.prev == nullptr && l.next == nullptr && pos != e);
+    auto& p = pos->*Links;
+    l.prev = pos;
+    l.next = p.next;
+    if (p.next != nullptr) (p.next->*Links).prev = e; else tail_ = e;
+    p.next = e;
+    ++size_;
+  }
+
+  static T* prev(const T* e) { return (e->*Links).prev; }
+
   void remove(T* e) {
     auto& l = e->*Links;
     if (l.prev != nullptr) (l.prev->*Links).next = l.next; else head_ = l.next;

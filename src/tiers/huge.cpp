@@ -6,277 +6,206 @@
 #include "base/check.h"
 #include "base/constants.h"
 #include "base/futex_lock.h"
-#include "base/intrusive_list.h"
 #include "config/options.h"
 #include "numa/binding.h"
 #include "os/clock.h"
-#include "os/meta_arena.h"
 #include "os/pages.h"
 #include "tiers/chunk_map.h"
+#include "tiers/huge_arena.h"
+#include "tiers/huge_registry.h"
 #include "tiers/node_pool.h"
 
 namespace hakmem::tiers {
 
 namespace {
 
-struct HugeRecord {  // a live block (in the registry) or a free range (in the cache)
-  void* user = nullptr;        // the block's address (registry key); null while cached
-  char* base = nullptr;        // the mapping
-  std::size_t map_bytes = 0;   // multiple of 2 MiB
-  std::size_t requested = 0;
-  os::Backing backing = os::Backing::kPlain;
-  bool zeroed = false;         // cached and purged (or never touched): reads as zero
-  std::uint64_t cached_at_ms = 0;
-  HugeRecord* bucket_next = nullptr;
-  ListLinks<HugeRecord> cache_links;
-
-  std::size_t usable() const { return map_bytes - static_cast<std::size_t>(static_cast<char*>(user) - base); }
-};
-
-using CacheList = IntrusiveList<HugeRecord, &HugeRecord::cache_links>;
-
 constinit FutexLock g_lock{LockRank::kHugeCache};
-
-struct Registry {
-  HugeRecord** buckets = nullptr;
-  std::size_t bucket_count = 0;
-  std::size_t count = 0;
-};
-constinit Registry g_registry HAKMEM_GUARDED_BY(g_lock);
-constinit CacheList g_cache HAKMEM_GUARDED_BY(g_lock);   // newest first
-constinit HugeRecord* g_spare_records HAKMEM_GUARDED_BY(g_lock) = nullptr;
+constinit HugeArena g_arena HAKMEM_GUARDED_BY(g_lock);
+constinit HugeRegistry g_registry HAKMEM_GUARDED_BY(g_lock);
 constinit HugeStats g_stats HAKMEM_GUARDED_BY(g_lock);
 
-std::size_t bucket_of(const void* p, std::size_t count) {
-  // Huge blocks are 2 MiB aligned (or more): drop those bits, then mix.
-  std::uint64_t k = reinterpret_cast<std::uintptr_t>(p) >> kSuperSlabShift;
-  k *= 0x9e3779b97f4a7c15ull;
-  return static_cast<std::size_t>(k >> 32) & (count - 1);
-}
+// Sizes near SIZE_MAX cannot be mapped; refuse before any arithmetic wraps.
+constexpr std::size_t kMaxRequest = std::size_t{1} << 62;
+constexpr std::size_t kMaxAlignment = std::size_t{1} << 40;
 
-HugeRecord* new_record() HAKMEM_REQUIRES(g_lock) {
-  if (g_spare_records != nullptr) {
-    HugeRecord* r = g_spare_records;
-    g_spare_records = r->bucket_next;
-    *r = HugeRecord();
-    return r;
-  }
-  void* mem = os::meta_alloc(sizeof(HugeRecord), alignof(HugeRecord));
-  return mem == nullptr ? nullptr : new (mem) HugeRecord();
-}
-
-void recycle_record(HugeRecord* r) HAKMEM_REQUIRES(g_lock) {
-  r->bucket_next = g_spare_records;
-  g_spare_records = r;
-}
-
-// Doubles the bucket array when the load passes 1. Returns false if the
-// table could not grow (it still works, with longer chains).
-void maybe_grow() HAKMEM_REQUIRES(g_lock) {
-  Registry& reg = g_registry;
-  if (reg.count < reg.bucket_count) return;
-  const std::size_t new_count = reg.bucket_count == 0 ? 512 : reg.bucket_count * 2;
-  auto** fresh = static_cast<HugeRecord**>(os::map_table(new_count * sizeof(HugeRecord*)));
-  if (fresh == nullptr) return;
-  for (std::size_t i = 0; i < reg.bucket_count; ++i) {
-    for (HugeRecord* r = reg.buckets[i]; r != nullptr;) {
-      HugeRecord* next = r->bucket_next;
-      const std::size_t b = bucket_of(r->user, new_count);
-      r->bucket_next = fresh[b];
-      fresh[b] = r;
-      r = next;
-    }
-  }
-  os::unmap_table(reg.buckets, reg.bucket_count * sizeof(HugeRecord*));
-  reg.buckets = fresh;
-  reg.bucket_count = new_count;
-}
-
-bool insert(HugeRecord* r) HAKMEM_REQUIRES(g_lock) {
-  maybe_grow();
-  Registry& reg = g_registry;
-  if (reg.bucket_count == 0) return false;
-  const std::size_t b = bucket_of(r->user, reg.bucket_count);
-  r->bucket_next = reg.buckets[b];
-  reg.buckets[b] = r;
-  ++reg.count;
-  return true;
-}
-
-HugeRecord* find(const void* p) HAKMEM_REQUIRES(g_lock) {
-  const Registry& reg = g_registry;
-  if (reg.bucket_count == 0) return nullptr;
-  for (HugeRecord* r = reg.buckets[bucket_of(p, reg.bucket_count)]; r != nullptr; r = r->bucket_next) {
-    if (r->user == p) return r;
-  }
-  return nullptr;
-}
-
-HugeRecord* remove(const void* p) HAKMEM_REQUIRES(g_lock) {
-  Registry& reg = g_registry;
-  if (reg.bucket_count == 0) return nullptr;
-  for (HugeRecord** link = &reg.buckets[bucket_of(p, reg.bucket_count)]; *link != nullptr;
-       link = &(*link)->bucket_next) {
-    HugeRecord* r = *link;
-    if (r->user == p) {
-      *link = r->bucket_next;
-      r->bucket_next = nullptr;
-      --reg.count;
-      return r;
-    }
-  }
-  return nullptr;
-}
+std::size_t granules_for(std::size_t bytes) { return align_up(bytes == 0 ? 1 : bytes, kHugeGranule); }
 
 std::size_t cache_budget() HAKMEM_REQUIRES(g_lock) {
-  // As much free address space as is live: a program whose huge blocks come
-  // and go at a steady footprint then never maps again. Pages of free ranges
-  // are purged after the purge delay, so this bounds address space, not RSS.
+  // As much wholly free address space as is live: a program whose huge
+  // blocks come and go at a steady footprint then never maps again. Free
+  // ranges are purged after the purge delay, so this bounds address space,
+  // not RSS.
   return g_stats.live_bytes > kCacheFloorBytes ? g_stats.live_bytes : kCacheFloorBytes;
 }
 
-// Puts a free range into the cache, merged with cached neighbours of the
-// same backing: freed huge blocks form larger free ranges that later requests
-// of any smaller size can be cut from (munmap and madvise work across the
-// original mappings' boundaries). Takes ownership of r.
-void cache_insert(HugeRecord* r) HAKMEM_REQUIRES(g_lock) {
-  r->user = nullptr;
-  for (HugeRecord* c = g_cache.front(); c != nullptr;) {
-    HugeRecord* next = CacheList::next(c);
-    const bool left = c->base + c->map_bytes == r->base;
-    const bool right = r->base + r->map_bytes == c->base;
-    if ((left || right) && c->backing == r->backing) {
-      g_cache.remove(c);
-      g_stats.cached_blocks -= 1;
-      g_stats.cached_bytes -= c->map_bytes;
-      if (left) r->base = c->base;
-      r->map_bytes += c->map_bytes;
-      r->zeroed = r->zeroed && c->zeroed;
-      if (c->cached_at_ms > r->cached_at_ms) r->cached_at_ms = c->cached_at_ms;
-      recycle_record(c);
-    }
-    c = next;
-  }
-  g_cache.push_front(r);
-  g_stats.cached_blocks += 1;
-  g_stats.cached_bytes += r->map_bytes;
-}
-
-// Best fit among cached ranges; the rest of a bigger range stays cached.
-// null if none is big enough, or no record is left for the rest.
-HugeRecord* take_cached(std::size_t need) HAKMEM_REQUIRES(g_lock) {
-  HugeRecord* best = nullptr;
-  for (HugeRecord* r = g_cache.front(); r != nullptr; r = CacheList::next(r)) {
-    if (r->map_bytes >= need && (best == nullptr || r->map_bytes < best->map_bytes)) best = r;
-  }
-  if (best == nullptr) return nullptr;
-  if (best->map_bytes > need) {
-    HugeRecord* rest = new_record();
-    if (rest == nullptr) return nullptr;
-    rest->base = best->base + need;
-    rest->map_bytes = best->map_bytes - need;
-    rest->backing = best->backing;
-    rest->zeroed = best->zeroed;
-    rest->cached_at_ms = best->cached_at_ms;
-    g_stats.cached_bytes -= rest->map_bytes;
-    best->map_bytes = need;
-    g_cache.push_front(rest);
-    g_stats.cached_blocks += 1;
-    g_stats.cached_bytes += rest->map_bytes;
-  }
-  g_cache.remove(best);
-  g_stats.cached_blocks -= 1;
-  g_stats.cached_bytes -= best->map_bytes;
-  return best;
-}
-
-bool bind_to_current_node(void* base, std::size_t bytes, void*) {
-  numa::bind_region(base, bytes, numa::current_node());
+bool bind_to_node(void* base, std::size_t bytes, void* node) {
+  numa::bind_region(base, bytes, *static_cast<numa::NodeId*>(node));
   return true;
 }
 
-void unmap_mapping(char* base, std::size_t bytes) {
+// Maps `bytes` (a multiple of 2 MiB) for huge blocks and marks it in the
+// chunk map. Transparent huge pages only when the user asked for them: a
+// huge block is often touched sparsely (a buffer filled to a fraction, a
+// table indexed at random), and each first touch of an advised 2 MiB page
+// faults in and zeroes all of it.
+os::Region map_span(std::size_t bytes, numa::NodeId node) {
+  const os::HugePagePolicy policy = config::options().huge_pages;
+  const std::size_t thp_bytes = policy == os::HugePagePolicy::kAuto ? 0 : os::kAdviseAll;
+  os::Region region = os::map_aligned(bytes, policy, bind_to_node, &node, thp_bytes);
+  if (region.base == nullptr) return region;
+  if (!chunk_map().set(region.base, bytes, ChunkKind::kHuge)) {
+    os::release(region.base, bytes);
+    return os::Region{};
+  }
+  return region;
+}
+
+void unmap_span(char* base, std::size_t bytes) {
   chunk_map().clear(base, bytes);
   os::release(base, bytes);
+}
+
+// How much address space a new span for this request takes: a shared span,
+// or exactly the block when it is big enough to have one of its own. With
+// hugetlb pages, which are populated when mapped, no more than the block.
+std::size_t span_bytes_for(std::size_t need, std::size_t alignment) {
+  const std::size_t extra = alignment > kSuperSlabBytes ? alignment : 0;
+  const std::size_t exact = align_up(need + extra, kSuperSlabBytes);
+  if (need > kHugeDedicatedAbove || config::options().huge_pages == os::HugePagePolicy::kHugetlb) return exact;
+  return exact > kHugeSpanBytes ? exact : kHugeSpanBytes;
+}
+
+// A live block's segment is now in the registry and counted. false (and
+// the block freed again) if the registry could not take it.
+bool register_block(HugeSegment* live, std::size_t bytes, std::uint64_t now) HAKMEM_REQUIRES(g_lock) {
+  live->requested = bytes;
+  if (!g_registry.insert(live)) {
+    g_arena.release_block(live, now);
+    return false;
+  }
+  ++g_stats.allocations;
+  ++g_stats.live_blocks;
+  g_stats.live_bytes += live->bytes;
+  g_stats.requested_bytes += bytes;
+  return true;
+}
+
+void unregister_block(HugeSegment* seg) HAKMEM_REQUIRES(g_lock) {
+  ++g_stats.frees;
+  --g_stats.live_blocks;
+  g_stats.live_bytes -= seg->bytes;
+  g_stats.requested_bytes -= seg->requested;
+}
+
+// The block was resized in place from old_bytes of segment.
+void account_resize(HugeSegment* seg, std::size_t old_bytes, std::size_t bytes) HAKMEM_REQUIRES(g_lock) {
+  g_stats.live_bytes = g_stats.live_bytes - old_bytes + seg->bytes;
+  g_stats.requested_bytes = g_stats.requested_bytes - seg->requested + bytes;
+  seg->requested = bytes;
+}
+
+// A dedicated span whose one block starts it: mremap can move or resize it
+// whole. hugetlb mappings cannot be resized.
+bool remappable(const HugeSegment* seg) {
+  const HugeSpan* span = seg->span;
+  return span->dedicated && span->segments.front() == seg && span->segments.back() == seg &&
+         seg->user == seg->base && span->backing != os::Backing::kHugetlb;
+}
+
+// Grows a remappable block to `need` bytes with mremap, in place or by
+// moving its pages into a new span. The block is out of the registry (the
+// caller owns it); on success it is back in, on failure it is untouched
+// and the caller puts it back. Returns the block's address or null.
+void* remap_block(HugeSegment* seg, std::size_t need, std::size_t bytes) {
+  HugeSpan* span = seg->span;
+  char* const old_base = span->base;
+  const std::size_t old_bytes = span->bytes;
+  const std::size_t new_bytes = align_up(need, kSuperSlabBytes);
+  char* result = nullptr;
+  if (os::remap(old_base, old_bytes, new_bytes, nullptr) != nullptr) {
+    if (chunk_map().set(old_base + old_bytes, new_bytes - old_bytes, ChunkKind::kHuge)) {
+      result = old_base;
+    } else {
+      os::remap(old_base, new_bytes, old_bytes, nullptr);
+    }
+  }
+  bool moved = false;
+  if (result == nullptr) {
+    const os::Region fresh = map_span(new_bytes, span->node);
+    if (fresh.base == nullptr) return nullptr;
+    // The old range is unmarked first: the moment mremap frees it, the
+    // kernel may hand it to another thread's new SuperSlab, whose mark must
+    // not be cleared after the fact. Nobody looks the block up meanwhile.
+    chunk_map().clear(old_base, old_bytes);
+    if (os::remap(old_base, old_bytes, old_bytes, fresh.base) == nullptr) {
+      chunk_map().set(old_base, old_bytes, ChunkKind::kHuge);
+      unmap_span(static_cast<char*>(fresh.base), new_bytes);
+      return nullptr;
+    }
+    os::os_stats().mapped_bytes.sub(old_bytes);  // the old pages replaced the new mapping's head
+    result = static_cast<char*>(fresh.base);
+    moved = true;
+  }
+  LockGuard guard(g_lock);
+  const std::size_t old_seg_bytes = seg->bytes;
+  g_arena.span_remapped(span, result, new_bytes);
+  account_resize(seg, old_seg_bytes, bytes);
+  if (moved) ++g_stats.moved_by_remap;
+  g_registry.insert(seg);  // it was in before, so the table has buckets
+  return result;
 }
 
 }  // namespace
 
 void* huge_allocate(std::size_t bytes, std::size_t alignment, bool zero) {
-  // Sizes near SIZE_MAX cannot be mapped; refuse before any arithmetic wraps.
-  if (bytes > (std::size_t{1} << 62) || alignment > (std::size_t{1} << 40)) return nullptr;
-  const std::size_t need = align_up(bytes == 0 ? 1 : bytes, kSuperSlabBytes);
-  const std::size_t extra = alignment > kSuperSlabBytes ? alignment : 0;
+  if (bytes > kMaxRequest || alignment > kMaxAlignment) return nullptr;
+  const std::size_t need = granules_for(bytes);
+  if (alignment < kHugeGranule) alignment = kHugeGranule;
+  const numa::NodeId node = numa::current_node();
+  const std::uint64_t now = os::monotonic_ms();
 
-  HugeRecord* r = nullptr;
+  HugeSegment* live = nullptr;
+  bool was_zeroed = false;
   {
     LockGuard guard(g_lock);
-    if (extra == 0) r = take_cached(need);
-    if (r != nullptr) ++g_stats.cache_hits;
-    else ++g_stats.cache_misses;
+    if (HugeSegment* fit = g_arena.find_fit(need, alignment, node); fit != nullptr) {
+      live = g_arena.carve(fit, need, alignment);
+      if (live != nullptr) {
+        ++g_stats.cache_hits;
+        was_zeroed = live->zeroed;
+        if (!register_block(live, bytes, now)) return nullptr;
+      }
+    }
   }
-  if (r == nullptr) {
-    // THP advice only for the 2 MiB pages the block fills entirely: the
-    // partly used last one would be faulted in whole on its first touch.
-    const os::Region region = os::map_aligned(need + extra, config::options().huge_pages,
-                                              bind_to_current_node, nullptr, bytes + extra);
+  if (live == nullptr) {
+    const std::size_t span_bytes = span_bytes_for(need, alignment);
+    const os::Region region = map_span(span_bytes, node);
     if (region.base == nullptr) return nullptr;
-    if (!chunk_map().set(region.base, need + extra, ChunkKind::kHuge)) {
-      unmap_mapping(static_cast<char*>(region.base), need + extra);
-      return nullptr;
-    }
     LockGuard guard(g_lock);
-    r = new_record();
-    if (r == nullptr) {
-      unmap_mapping(static_cast<char*>(region.base), need + extra);
+    HugeSegment* seg = g_arena.add_span(static_cast<char*>(region.base), span_bytes, region.backing, node,
+                                        need > kHugeDedicatedAbove, now);
+    if (seg == nullptr) {
+      unmap_span(static_cast<char*>(region.base), span_bytes);
       return nullptr;
     }
-    r->base = static_cast<char*>(region.base);
-    r->map_bytes = need + extra;
-    r->backing = region.backing;
-    r->zeroed = true;
+    ++g_stats.cache_misses;
+    // The span is free for the taking until we carve it; it was made to fit.
+    live = g_arena.carve(seg, need, alignment);
+    if (live == nullptr || !register_block(live, bytes, now)) return nullptr;
+    was_zeroed = true;
   }
-  r->user = reinterpret_cast<void*>(align_up(reinterpret_cast<std::uintptr_t>(r->base), alignment));
-  r->requested = bytes;
-  const bool was_zeroed = r->zeroed;
-  r->zeroed = false;
-  {
-    LockGuard guard(g_lock);
-    if (!insert(r)) {
-      recycle_record(r);
-      // Without a registry slot the block could never be freed: give up.
-      unmap_mapping(r->base, r->map_bytes);
-      return nullptr;
-    }
-    ++g_stats.allocations;
-    ++g_stats.live_blocks;
-    g_stats.live_bytes += r->map_bytes;
-    g_stats.requested_bytes += bytes;
-  }
-  if (zero && !was_zeroed) std::memset(r->user, 0, bytes);
-  return r->user;
+  live->zeroed = false;
+  if (zero && !was_zeroed) std::memset(live->user, 0, bytes);
+  return live->user;
 }
 
 bool huge_free(void* p) {
-  HugeRecord* r = nullptr;
   {
     LockGuard guard(g_lock);
-    r = remove(p);
-    if (r == nullptr) return false;
-    ++g_stats.frees;
-    --g_stats.live_blocks;
-    g_stats.live_bytes -= r->map_bytes;
-    g_stats.requested_bytes -= r->requested;
-    if (g_stats.cached_bytes + r->map_bytes <= cache_budget()) {
-      r->cached_at_ms = os::monotonic_ms();
-      cache_insert(r);
-      r = nullptr;
-    }
-  }
-  if (r != nullptr) {
-    unmap_mapping(r->base, r->map_bytes);
-    LockGuard guard(g_lock);
-    recycle_record(r);
+    HugeSegment* seg = g_registry.remove(p);
+    if (seg == nullptr) return false;
+    unregister_block(seg);
+    g_arena.release_block(seg, os::monotonic_ms());
   }
   huge_decay(false);
   return true;
@@ -284,128 +213,93 @@ bool huge_free(void* p) {
 
 std::size_t huge_usable_size(const void* p) {
   LockGuard guard(g_lock);
-  const HugeRecord* r = find(p);
-  return r == nullptr ? 0 : r->usable();
+  const HugeSegment* seg = g_registry.find(p);
+  return seg == nullptr ? 0 : seg->usable();
 }
 
 void* huge_reallocate(void* p, std::size_t bytes) {
-  if (bytes > (std::size_t{1} << 62)) return nullptr;
-  const std::size_t need = align_up(bytes == 0 ? 1 : bytes, kSuperSlabBytes);
-  HugeRecord* r = nullptr;
+  if (bytes > kMaxRequest) return nullptr;
+  const std::size_t need = granules_for(bytes);
+  std::size_t keep = 0;
+  HugeSegment* to_remap = nullptr;  // out of the registry while mremap works on it
   {
     LockGuard guard(g_lock);
-    r = find(p);
-    if (r == nullptr) return nullptr;
-    // Take it out of the registry while we work on it without the lock; the
-    // caller owns the block, so nobody else may free it meanwhile.
-    remove(p);
-  }
-  const std::size_t offset = static_cast<std::size_t>(static_cast<char*>(r->user) - r->base);
-  const std::size_t old_bytes = r->map_bytes;
-  const std::size_t want = need + offset;
-  void* result = p;
-  if (want < old_bytes) {
-    // Shrink: give the tail back; the block stays where it is.
-    unmap_mapping(r->base + want, old_bytes - want);
-    r->map_bytes = want;
-  } else if (want > old_bytes) {
-    void* grown = r->backing == os::Backing::kHugetlb ? nullptr : os::remap(r->base, old_bytes, want, nullptr);
-    if (grown != nullptr && chunk_map().set(r->base, want, ChunkKind::kHuge)) {
-      r->map_bytes = want;
-    } else {
-      if (grown != nullptr) {
-        // Could not mark the new chunks: unmark them and undo the growth.
-        chunk_map().clear(r->base + old_bytes, want - old_bytes);
-        os::remap(r->base, want, old_bytes, nullptr);
-      }
-      void* fresh = huge_allocate(bytes, kSuperSlabBytes, false);
-      if (fresh == nullptr) {
-        LockGuard guard(g_lock);
-        insert(r);
-        return nullptr;
-      }
-      const std::size_t keep = r->requested < bytes ? r->requested : bytes;
-      bool moved = false;
-      if (offset == 0 && r->backing != os::Backing::kHugetlb) {
-        // Move the old pages over the head of the new mapping: no copy.
-        // The old range is unmarked first: the moment mremap frees it, the
-        // kernel may hand it to another thread's new SuperSlab, whose mark
-        // must not be cleared after the fact. The block is the caller's
-        // alone meanwhile, so nobody looks it up.
-        chunk_map().clear(r->base, old_bytes);
-        moved = os::remap(r->base, old_bytes, old_bytes, fresh) != nullptr;
-        if (!moved) chunk_map().set(r->base, old_bytes, ChunkKind::kHuge);
-      }
-      if (moved) {
-        os::os_stats().mapped_bytes.sub(old_bytes);
-      } else {
-        std::memcpy(fresh, p, keep);
-        unmap_mapping(r->base, old_bytes);
-      }
-      LockGuard guard(g_lock);
-      if (moved) ++g_stats.moved_by_remap;
-      ++g_stats.frees;
-      --g_stats.live_blocks;
-      g_stats.live_bytes -= old_bytes;
-      g_stats.requested_bytes -= r->requested;
-      recycle_record(r);
-      return fresh;
+    HugeSegment* seg = g_registry.find(p);
+    if (seg == nullptr) return nullptr;
+    const std::size_t offset = static_cast<std::size_t>(static_cast<char*>(p) - seg->base);
+    const std::size_t want = offset + need;
+    const std::size_t old_bytes = seg->bytes;
+    // A shrink that finds no record for the tail keeps the block as it is.
+    const bool in_place = want <= seg->bytes ? (g_arena.shrink_in_place(seg, want, os::monotonic_ms()), true)
+                                             : g_arena.grow_in_place(seg, want);
+    if (in_place) {
+      account_resize(seg, old_bytes, bytes);
+      return p;
+    }
+    keep = seg->requested < bytes ? seg->requested : bytes;
+    if (remappable(seg) && need > kHugeDedicatedAbove) {
+      g_registry.remove(p);
+      to_remap = seg;
     }
   }
-  LockGuard guard(g_lock);
-  g_stats.live_bytes = g_stats.live_bytes - old_bytes + r->map_bytes;
-  g_stats.requested_bytes = g_stats.requested_bytes - r->requested + bytes;
-  r->requested = bytes;
-  insert(r);
-  return result;
+  if (to_remap != nullptr) {
+    void* moved = remap_block(to_remap, need, bytes);
+    if (moved != nullptr) return moved;
+    LockGuard guard(g_lock);
+    g_registry.insert(to_remap);
+  }
+  void* fresh = huge_allocate(bytes, kHugeGranule, false);
+  if (fresh == nullptr) return nullptr;
+  std::memcpy(fresh, p, keep);
+  huge_free(p);
+  return fresh;
 }
 
 std::size_t huge_decay(bool force) {
   const std::uint64_t now = os::monotonic_ms();
   const std::uint64_t delay = config::options().purge_delay_ms.load(std::memory_order_relaxed);
   std::size_t done = 0;
-  for (;;) {
-    HugeRecord* r = nullptr;
-    bool release = false;
+  // Each round purges a free range or unmaps a span. A range whose purge
+  // failed stays dirty and would come back under `force`: the rounds are
+  // bounded by what there was to do at the start.
+  std::size_t rounds;
+  {
+    LockGuard guard(g_lock);
+    rounds = g_arena.free_segments() + g_arena.span_count();
+  }
+  for (; rounds > 0; --rounds) {
+    HugeSegment* seg = nullptr;
+    HugeSpan* span = nullptr;
     {
       LockGuard guard(g_lock);
-      // Oldest first: the back of the list.
-      for (HugeRecord* c = g_cache.back(); c != nullptr; c = c->cache_links.prev) {
-        const std::uint64_t age = now - c->cached_at_ms;
-        const bool over_budget = g_stats.cached_bytes > cache_budget();
-        if (!c->zeroed && (force || age >= delay)) {
-          r = c;
-          release = force || c->backing == os::Backing::kHugetlb;
-        } else if (c->zeroed && (force || over_budget || age >= NodePool::kReleaseAfterPurgedMs)) {
-          r = c;
-          release = true;
-        }
-        if (r != nullptr) break;
-      }
-      if (r == nullptr) break;
-      g_cache.remove(r);
-      g_stats.cached_blocks -= 1;
-      g_stats.cached_bytes -= r->map_bytes;
+      seg = g_arena.take_for_purge(now, delay, force);
+      if (seg == nullptr) span = g_arena.take_for_release(now, NodePool::kReleaseAfterPurgedMs, force, cache_budget());
     }
-    done += r->map_bytes;
-    if (release) {
-      unmap_mapping(r->base, r->map_bytes);
+    if (seg != nullptr) {
+      const bool ok = os::purge(seg->base, seg->bytes);
+      if (ok) done += seg->bytes;
       LockGuard guard(g_lock);
-      recycle_record(r);
-      continue;
+      g_arena.purged(seg, now, ok);
+    } else if (span != nullptr) {
+      unmap_span(span->base, span->bytes);
+      done += span->bytes;
+      LockGuard guard(g_lock);
+      g_arena.forget_span(span);
+    } else {
+      break;
     }
-    os::purge(r->base, r->map_bytes);
-    LockGuard guard(g_lock);
-    r->zeroed = true;
-    r->cached_at_ms = now;
-    cache_insert(r);
   }
   return done;
 }
 
 HugeStats huge_stats() {
   LockGuard guard(g_lock);
-  return g_stats;
+  HugeStats s = g_stats;
+  s.cached_blocks = g_arena.free_segments();
+  s.cached_bytes = g_arena.free_bytes();
+  s.spans = g_arena.span_count();
+  s.span_bytes = g_arena.span_bytes();
+  return s;
 }
 
 void huge_lock_for_fork() HAKMEM_NO_THREAD_SAFETY_ANALYSIS { g_lock.lock_ignoring_rank(); }

@@ -1,20 +1,23 @@
 // Huge blocks: requests above kMaxSlabBlock (1 MiB), and alignments above
-// 4 KiB, each in its own 2 MiB-aligned mapping whose length is a multiple of
-// 2 MiB (so every 2 MiB chunk it covers is wholly ours in the chunk map).
+// 4 KiB. They are cut from spans of reserved address space (huge_arena.h):
+// 64 MiB spans shared by blocks up to 16 MiB, a span of its own for each
+// bigger block.
 //
-// Layer: tiers. Any thread; the registry and the cache are guarded by one
-// lock (rank kHugeCache); mmap/munmap/madvise run outside it.
+// Layer: tiers. Any thread; the arena, the registry and the statistics are
+// guarded by one lock (rank kHugeCache); mmap/mremap/munmap/madvise run
+// outside it.
 //
-// A freed huge block's mapping goes to the reuse cache, not back to the OS,
-// merged with adjacent free ranges: the next huge request of any size that
-// fits is cut from the best-fitting range without a syscall. Cached
-// mappings keep their pages for purge_delay_ms, are then purged (RSS drops,
-// the pages read as zero, so calloc skips its memset), and are unmapped
-// after NodePool::kReleaseAfterPurgedMs more. The cache holds at most
-// max(kCacheFloorBytes, live huge bytes): it grows with the program.
+// A freed block's range merges with the free ranges beside it and is cut
+// again for the next request of any size that fits, with no syscall and on
+// pages that are already faulted in. Free ranges keep their pages for
+// purge_delay_ms, are then purged (RSS drops, the pages read as zero, so
+// calloc skips its memset); a span that is wholly free and purged is
+// unmapped after NodePool::kReleaseAfterPurgedMs more, or at once while
+// wholly free spans exceed max(kCacheFloorBytes, live huge bytes).
 //
-// The registry (user pointer -> mapping) is a chained hash table that
-// doubles when its load passes 1; its records are recycled, never capped.
+// Blocks above 16 MiB grow and move with mremap: their pages move, nothing
+// is copied. Smaller blocks grow into the free range after them when there
+// is one, and are copied otherwise (at most 16 MiB).
 #pragma once
 
 #include <cstddef>
@@ -36,14 +39,15 @@ bool huge_free(void* p);
 // Usable bytes of the live huge block starting at p, or 0 if there is none.
 std::size_t huge_usable_size(const void* p);
 
-// Resizes in place when it can (shrinking, or growing into free address
-// space right after the mapping); otherwise moves the pages to a new mapping
-// without copying them (mremap). Returns the block's new address, or null
-// (p still valid) when memory is exhausted.
+// Resizes in place when it can (shrinking, or growing into the free range
+// after the block or, for a block with a span of its own, with mremap);
+// otherwise moves the block, by mremap when it has a span of its own and by
+// copying when not. Returns the block's new address, or null (p still
+// valid) when memory is exhausted or p is not a live huge block.
 void* huge_reallocate(void* p, std::size_t bytes);
 
-// Purges and releases cached mappings per the delays; `force` does all now.
-// Returns bytes purged or released.
+// Purges free ranges and unmaps free spans per the delays; `force` does all
+// now. Returns bytes purged or released.
 std::size_t huge_decay(bool force);
 
 struct HugeStats {
@@ -52,10 +56,12 @@ struct HugeStats {
   std::uint64_t live_blocks = 0;
   std::uint64_t live_bytes = 0;        // mapped bytes of live blocks
   std::uint64_t requested_bytes = 0;   // what the program asked for, live blocks
-  std::uint64_t cached_blocks = 0;
-  std::uint64_t cached_bytes = 0;
-  std::uint64_t cache_hits = 0;
-  std::uint64_t cache_misses = 0;
+  std::uint64_t cached_blocks = 0;     // free ranges in the spans
+  std::uint64_t cached_bytes = 0;      // their bytes
+  std::uint64_t spans = 0;
+  std::uint64_t span_bytes = 0;        // address space reserved for huge blocks
+  std::uint64_t cache_hits = 0;        // blocks cut from a span already mapped
+  std::uint64_t cache_misses = 0;      // blocks that needed a new span
   std::uint64_t moved_by_remap = 0;    // reallocs that moved pages instead of copying
 };
 HugeStats huge_stats();

@@ -125,9 +125,10 @@ void print_snapshot(const Snapshot& s, int fd) {
   f.str(" free in node pools); ever mapped ").dec(s.superslabs_mapped_ever).str(", purged ");
   f.dec(s.superslabs_purged_ever).str(", released ").dec(s.superslabs_released_ever);
   line();
-  f.str("huge: ").dec(s.huge.live_blocks).str(" live (").bytes(s.huge.live_bytes).str("), ");
-  f.dec(s.huge.cached_blocks).str(" cached (").bytes(s.huge.cached_bytes).str("), cache hits ");
-  f.dec(s.huge.cache_hits).str(", misses ").dec(s.huge.cache_misses).str(", moved by mremap ");
+  f.str("huge: ").dec(s.huge.live_blocks).str(" live (").bytes(s.huge.live_bytes).str(") in ");
+  f.dec(s.huge.spans).str(" spans (").bytes(s.huge.span_bytes).str("), ");
+  f.dec(s.huge.cached_blocks).str(" free ranges (").bytes(s.huge.cached_bytes).str("); cut from a span ");
+  f.dec(s.huge.cache_hits).str(", new spans ").dec(s.huge.cache_misses).str(", moved by mremap ");
   f.dec(s.huge.moved_by_remap);
   line();
   f.str("os: mapped ").bytes(s.mapped_bytes).str(" (metadata ").bytes(s.metadata_bytes).str("); calls: mmap ");

@@ -10,6 +10,7 @@
 #include "config/options.h"
 #include "tiers/allocator.h"
 #include "tiers/chunk_map.h"
+#include "tiers/huge_arena.h"
 #include "tiers/heap_registry.h"
 
 namespace hakmem::tiers {
@@ -23,7 +24,7 @@ class HugeTest : public ::testing::Test {
 TEST_F(HugeTest, AlignedUsableAndMarkedInTheChunkMap) {
   void* p = huge_allocate(3 << 20, kMinAlignment, false);
   ASSERT_NE(p, nullptr);
-  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(p) % kSuperSlabBytes, 0u);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(p) % kHugeGranule, 0u);
   EXPECT_GE(huge_usable_size(p), std::size_t{3} << 20);
   EXPECT_EQ(chunk_map().kind_of(static_cast<char*>(p) + (3 << 20) - 1), ChunkKind::kHuge);
   std::memset(p, 0x42, 3 << 20);
