@@ -124,7 +124,7 @@ WORKLOADS = [
               "smoke": mixed("large", 1, 16, 500)},
      "metrics": THROUGHPUT_K},
     {"name": "random_mixed_huge_1t", "program": "workloads/random_mixed",
-     "args": {"full": mixed("huge", 1, 16, 5_000), "quick": mixed("huge", 1, 16, 500),
+     "args": {"full": mixed("huge", 1, 16, 50_000), "quick": mixed("huge", 1, 16, 5_000),
               "smoke": mixed("huge", 1, 4, 20)},
      "metrics": THROUGHPUT_1},
     # The same, writing every byte of each block: page faults included, as

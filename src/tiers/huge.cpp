@@ -23,6 +23,7 @@ constinit FutexLock g_lock{LockRank::kHugeCache};
 constinit HugeArena g_arena HAKMEM_GUARDED_BY(g_lock);
 constinit HugeRegistry g_registry HAKMEM_GUARDED_BY(g_lock);
 constinit HugeStats g_stats HAKMEM_GUARDED_BY(g_lock);
+constinit std::uint64_t g_last_decay_ms HAKMEM_GUARDED_BY(g_lock) = 0;
 
 // Sizes near SIZE_MAX cannot be mapped; refuse before any arithmetic wraps.
 constexpr std::size_t kMaxRequest = std::size_t{1} << 62;
@@ -31,11 +32,13 @@ constexpr std::size_t kMaxAlignment = std::size_t{1} << 40;
 std::size_t granules_for(std::size_t bytes) { return align_up(bytes == 0 ? 1 : bytes, kHugeGranule); }
 
 std::size_t cache_budget() HAKMEM_REQUIRES(g_lock) {
-  // As much wholly free address space as is live: a program whose huge
-  // blocks come and go at a steady footprint then never maps again. Free
+  // Twice as much wholly free address space as is live: a program whose
+  // huge blocks come and go at a steady footprint then never maps again,
+  // even though mixed sizes leave holes between the live blocks. Free
   // ranges are purged after the purge delay, so this bounds address space,
   // not RSS.
-  return g_stats.live_bytes > kCacheFloorBytes ? g_stats.live_bytes : kCacheFloorBytes;
+  const std::size_t twice_live = 2 * g_stats.live_bytes;
+  return twice_live > kCacheFloorBytes ? twice_live : kCacheFloorBytes;
 }
 
 bool bind_to_node(void* base, std::size_t bytes, void* node) {
@@ -200,14 +203,22 @@ void* huge_allocate(std::size_t bytes, std::size_t alignment, bool zero) {
 }
 
 bool huge_free(void* p) {
+  const std::uint64_t now = os::monotonic_ms();
+  bool decay_due = false;
   {
     LockGuard guard(g_lock);
     HugeSegment* seg = g_registry.remove(p);
     if (seg == nullptr) return false;
     unregister_block(seg);
-    g_arena.release_block(seg, os::monotonic_ms());
+    g_arena.release_block(seg, now);
+    // The decay scan walks every free range and span: once per clock tick
+    // is often enough, since nothing it does is due sooner.
+    if (now != g_last_decay_ms) {
+      g_last_decay_ms = now;
+      decay_due = true;
+    }
   }
-  huge_decay(false);
+  if (decay_due) huge_decay(false);
   return true;
 }
 
