@@ -18,9 +18,14 @@ void ThreadHeap::init(numa::NodeId node) {
     // straight back to its slab, so no thread (exited ones included) sits
     // on a megabyte it does not use.
     cs.max_capacity = static_cast<std::uint32_t>(kBinBudgetBytes / bs);
-    if (cs.capacity == 0) cs.capacity = cs.max_capacity < kInitialCapacity ? cs.max_capacity : kInitialCapacity;
+    const std::uint32_t initial = cs.max_capacity < kInitialCapacity ? cs.max_capacity : kInitialCapacity;
+    if (!initialized_) {
+      initial_capacity_bytes_ += initial * bs;
+      set_capacity(static_cast<SizeClass>(c), initial);
+    }
     update_free_limit(static_cast<SizeClass>(c));
   }
+  initialized_ = true;
 }
 
 std::uint64_t ThreadHeap::cached_blocks(SizeClass c) const {
@@ -32,6 +37,21 @@ std::uint64_t ThreadHeap::cached_blocks(SizeClass c) const {
 void ThreadHeap::update_free_limit(SizeClass c) {
   const ClassState& cs = classes_[c];
   bins[c].free_limit = static_cast<std::int64_t>(cs.capacity) - static_cast<std::int64_t>(cs.filled.get() - cs.drained.get());
+}
+
+std::uint32_t ThreadHeap::grown_capacity(std::uint32_t capacity, std::uint32_t max_capacity,
+                                         std::size_t block_bytes, std::size_t room_bytes) {
+  std::uint32_t step = capacity == 0 ? 1 : capacity;  // doubling
+  if (step > max_capacity - capacity) step = max_capacity - capacity;
+  if (step > room_bytes / block_bytes) step = static_cast<std::uint32_t>(room_bytes / block_bytes);
+  return capacity + step;
+}
+
+void ThreadHeap::set_capacity(SizeClass c, std::uint32_t capacity) {
+  ClassState& cs = classes_[c];
+  const std::size_t bs = block_size(c);
+  capacity_bytes_ = capacity_bytes_ - cs.capacity * bs + capacity * bs;
+  cs.capacity = capacity;
 }
 
 void ThreadHeap::note_slow_event() {
@@ -47,7 +67,7 @@ void ThreadHeap::collect_idle_bins() {
     const std::uint64_t refills = cs.refills.get();
     if (allocs == cs.allocs_at_gc && refills == cs.refills_at_gc && cached_blocks(c) > 0) {
       flush(c, 0);
-      if (cs.capacity > 1) cs.capacity /= 2;
+      if (cs.capacity > 1) set_capacity(c, cs.capacity / 2);
       update_free_limit(c);
     }
     cs.allocs_at_gc = allocs;
@@ -57,11 +77,12 @@ void ThreadHeap::collect_idle_bins() {
 
 bool ThreadHeap::refill(SizeClass c) {
   note_slow_event();
-  flush_remote_batches();
+  if (remote_pending_) flush_remote_batches();
   drain_inbox();
   ClassState& cs = classes_[c];
   cs.refills.inc();
-  if (cs.capacity < cs.max_capacity) cs.capacity = cs.capacity * 2 < cs.max_capacity ? cs.capacity * 2 : cs.max_capacity;
+  const std::size_t room = capacity_limit_bytes() - capacity_bytes_;
+  set_capacity(c, grown_capacity(cs.capacity, cs.max_capacity, block_size(c), room));
   if (bins[c].head == nullptr) take_blocks(c, cs.capacity / 2 == 0 ? 1 : cs.capacity / 2);
   update_free_limit(c);
   return bins[c].head != nullptr;
@@ -195,6 +216,7 @@ void ThreadHeap::drain_inbox() {
 
 void ThreadHeap::free_remote(ThreadHeap* owner, void* block, SizeClass c) {
   classes_[c].remote_frees.inc();
+  remote_pending_ = true;
   const auto slot = (reinterpret_cast<std::uintptr_t>(owner) / alignof(ThreadHeap)) % kRemoteBatchSlots;
   RemoteBatch& batch = remote_batches_[slot];
   if (batch.owner != owner) {
@@ -214,6 +236,7 @@ void ThreadHeap::hand_over(RemoteBatch& batch) {
 
 void ThreadHeap::flush_remote_batches() {
   for (RemoteBatch& batch : remote_batches_) hand_over(batch);
+  remote_pending_ = false;
 }
 
 Slab* ThreadHeap::new_slab(SizeClass c) {

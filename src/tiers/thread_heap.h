@@ -18,10 +18,12 @@
 //
 // CAPACITY (thread-cache adaptation, no fixed cap): each class starts with a
 // small capacity; every refill (the bin ran dry: the class is hot) doubles
-// it, up to a byte budget per class; every kGcEvents slow-path events, a class
-// neither allocated from nor refilled since the last look (idle) is flushed
-// entirely and its capacity halved. A bin over its capacity flushes its
-// oldest half back to the slabs.
+// it, up to a byte budget per class and while the capacities of all classes
+// together stay within a budget per heap; every kGcEvents slow-path events,
+// a class neither allocated from nor refilled since the last look (idle) is
+// flushed entirely and its capacity halved, which makes room in the heap's
+// budget for the classes in use. A bin over its capacity flushes its oldest
+// half back to the slabs.
 #pragma once
 
 #include <atomic>
@@ -76,8 +78,14 @@ class ThreadHeap {
   // kShared: the heap of exiting threads (heap_registry.h), used under a lock.
   enum class State : std::uint8_t { kUnattached, kActive, kIdle, kDead, kShared };
 
-  // Bytes of free blocks a bin may hold at its largest.
-  static constexpr std::size_t kBinBudgetBytes = 64 * 1024;
+  // Bytes of free blocks a bin may hold at its largest: enough for a
+  // program cycling through a few hundred mid-size blocks of one class to
+  // stay in the thread cache.
+  static constexpr std::size_t kBinBudgetBytes = 256 * 1024;
+  // Bytes of capacity (capacity x block size, summed over classes) a heap
+  // may add to its initial capacities: bounds what one thread keeps cached,
+  // whatever the mix.
+  static constexpr std::size_t kHeapBudgetBytes = 2 * 1024 * 1024;
   static constexpr std::uint32_t kInitialCapacity = 16;
   static constexpr std::uint32_t kGcEvents = 256;
 
@@ -127,6 +135,13 @@ class ThreadHeap {
   }
   bool inbox_empty() const { return inbox_.load(std::memory_order_relaxed) == nullptr; }
 
+  // A hot class's next capacity: doubled, but no more than its maximum and
+  // no more than `room_bytes` of blocks added.
+  static std::uint32_t grown_capacity(std::uint32_t capacity, std::uint32_t max_capacity,
+                                      std::size_t block_bytes, std::size_t room_bytes);
+  // Sum over classes of capacity x block size, and what it may grow to.
+  std::size_t capacity_bytes() const { return capacity_bytes_; }
+  std::size_t capacity_limit_bytes() const { return initial_capacity_bytes_ + kHeapBudgetBytes; }
   ClassState& class_state(SizeClass c) { return classes_[c]; }
   const ClassState& class_state(SizeClass c) const { return classes_[c]; }
   numa::NodeId node() const { return node_; }
@@ -153,6 +168,7 @@ class ThreadHeap {
   void update_free_limit(SizeClass c);
   void note_slow_event();
   void collect_idle_bins();
+  void set_capacity(SizeClass c, std::uint32_t capacity);
 
   // Remote frees waiting to be handed over, by owner. A direct-mapped cache,
   // not a registry: a batch whose slot another owner needs is handed over
@@ -175,7 +191,11 @@ class ThreadHeap {
   numa::NodeId node_;
   State state_ = State::kUnattached;
   bool collected_ = false;
+  bool remote_pending_ = false;  // some remote batch may hold blocks
   std::uint32_t slow_events_ = 0;
+  bool initialized_ = false;         // capacities set (a recycled heap keeps its own)
+  std::size_t capacity_bytes_ = 0;  // sum over classes of capacity x block size
+  std::size_t initial_capacity_bytes_ = 0;
 };
 
 }  // namespace hakmem::tiers

@@ -98,15 +98,49 @@ TEST(ThreadHeap, CapacityGrowsWhenHotAndShrinksWhenIdle) {
     EXPECT_GT(h.cached_blocks(hot), 0u);
     // Now the 64-byte class idles while another class churns through many
     // slow-path events: the idle class is flushed and its capacity halved.
-    const SizeClass other = class_of(2000);
+    const SizeClass other = class_of(20000);
     for (int round = 0; round < 3000; ++round) {
-      for (int i = 0; i < 40; ++i) v.push_back(allocate(2000));
+      for (int i = 0; i < 40; ++i) v.push_back(allocate(20000));
       for (void* p : v) deallocate(p);
       v.clear();
     }
     EXPECT_EQ(h.cached_blocks(hot), 0u);
     EXPECT_LT(h.class_state(hot).capacity, grown);
     EXPECT_GT(h.class_state(other).refills.get(), ThreadHeap::kGcEvents);
+    EXPECT_TRUE(h.check_invariants());
+  }).join();
+}
+
+TEST(ThreadHeap, HotClassesDoubleWithinTheirMaximumAndTheHeapRoom) {
+  const std::size_t plenty = std::size_t{1} << 30;
+  EXPECT_EQ(ThreadHeap::grown_capacity(16, 256, 1024, plenty), 32u);
+  EXPECT_EQ(ThreadHeap::grown_capacity(200, 256, 1024, plenty), 256u) << "capped at the class maximum";
+  EXPECT_EQ(ThreadHeap::grown_capacity(256, 256, 1024, plenty), 256u);
+  EXPECT_EQ(ThreadHeap::grown_capacity(16, 256, 1024, 10 * 1024), 26u) << "only as much as the room allows";
+  EXPECT_EQ(ThreadHeap::grown_capacity(16, 256, 1024, 1000), 16u) << "no room for one more block";
+  EXPECT_EQ(ThreadHeap::grown_capacity(0, 4, 65536, plenty), 1u);
+}
+
+TEST(ThreadHeap, CapacitiesTogetherStayWithinTheHeapBudget) {
+  std::thread([] {
+    ThreadHeap& h = my_heap();
+    // Every class from 1 KiB to 256 KiB runs hot: each alone could grow to
+    // kBinBudgetBytes, all together only by kHeapBudgetBytes.
+    std::vector<void*> v;
+    for (int round = 0; round < 12; ++round) {
+      for (std::size_t size = 1024; size <= 256 * 1024; size += size / 4) {
+        for (int i = 0; i < 300; ++i) v.push_back(allocate(size));
+        for (void* p : v) deallocate(p);
+        v.clear();
+      }
+    }
+    std::size_t capacity_bytes = 0;
+    for (unsigned i = 0; i < kClassCount; ++i) {
+      const auto c = static_cast<SizeClass>(i);
+      capacity_bytes += h.class_state(c).capacity * block_size(c);
+    }
+    EXPECT_EQ(capacity_bytes, h.capacity_bytes());
+    EXPECT_LE(h.capacity_bytes(), h.capacity_limit_bytes());
     EXPECT_TRUE(h.check_invariants());
   }).join();
 }
