@@ -36,11 +36,17 @@ int SuperSlab::find_free_run(unsigned count, std::size_t block_bytes) const {
   const std::size_t full = count * kSlabUnitBytes / block_bytes;
   const std::size_t short_by_header = (count * kSlabUnitBytes - kSuperSlabHeaderBytes) / block_bytes;
   const bool unit0_ok = short_by_header * 8 >= full * 7 && short_by_header > 0;
-  const std::uint32_t run = count >= 32 ? kAllUnits : ((1u << count) - 1);
-  for (unsigned first = unit0_ok ? 0 : 1; first + count <= kUnitsPerSuperSlab; ++first) {
-    if (((free_units_ >> first) & run) == run) return static_cast<int>(first);
+  // Bit u of `starts` says units u .. u+len-1 are free; each step doubles
+  // len (at most to count), so this takes log2(count) steps, not a loop
+  // over every position. Runs cannot pass unit 31: shifts bring in zeros.
+  std::uint32_t starts = free_units_;
+  for (unsigned len = 1; len < count && starts != 0;) {
+    const unsigned step = len < count - len ? len : count - len;
+    starts &= starts >> step;
+    len += step;
   }
-  return -1;
+  if (!unit0_ok) starts &= ~1u;
+  return starts == 0 ? -1 : __builtin_ctz(starts);
 }
 
 Slab& SuperSlab::carve_slab(unsigned first, unsigned count, SizeClass size_class, ThreadHeap* owner) {

@@ -112,8 +112,16 @@ class SuperSlab {
   void set_released_at_ms(std::uint64_t t) { released_at_ms_ = t; }
   bool purged() const { return purged_; }
   void set_purged(bool p) { purged_ = p; if (p) dirty_units_ = 0; }
-  bool in_room_list() const { return in_room_list_; }
-  void set_in_room_list(bool v) { in_room_list_ = v; }
+  // The longest run of consecutive free units (0 when none is free).
+  unsigned longest_free_run() const {
+    unsigned n = 0;
+    for (std::uint32_t m = free_units_; m != 0; m &= m >> 1) ++n;  // each step shortens every run by one
+    return n;
+  }
+  // Where the owner's RoomIndex filed it: the longest free run then, 0 if
+  // it is not filed.
+  unsigned room_run() const { return room_run_; }
+  void set_room_run(unsigned run) { room_run_ = static_cast<std::uint8_t>(run); }
 
   ListLinks<SuperSlab> links;  // the owning heap's list, or the node pool's
 
@@ -126,7 +134,7 @@ class SuperSlab {
   numa::NodeId node_;
   os::Backing backing_ = os::Backing::kPlain;
   bool purged_ = false;
-  bool in_room_list_ = false;
+  std::uint8_t room_run_ = 0;
   std::uint32_t free_units_ = kAllUnits;
   std::uint32_t dirty_units_ = 0;
   std::uint64_t released_at_ms_ = 0;

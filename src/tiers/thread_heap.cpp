@@ -242,29 +242,17 @@ void ThreadHeap::flush_remote_batches() {
 Slab* ThreadHeap::new_slab(SizeClass c) {
   const unsigned units = units_per_slab(c);
   const std::size_t bs = block_size(c);
-  SuperSlab* ss = nullptr;
   int first = -1;
-  for (SuperSlab* s = room_.front(); s != nullptr; s = SuperSlabList::next(s)) {
-    first = s->find_free_run(units, bs);
-    if (first >= 0) {
-      ss = s;
-      break;
-    }
-  }
+  SuperSlab* ss = room_.find(units, bs, &first);
   if (ss == nullptr) {
     ss = node_pool(node_).acquire(this, tier_of(c) != Tier::kLarge);
     if (ss == nullptr) return nullptr;
     superslabs_acquired.inc();
-    room_.push_front(ss);
-    ss->set_in_room_list(true);
     first = ss->find_free_run(units, bs);
     HAKMEM_ASSERT(first >= 0);
   }
   Slab& head = ss->carve_slab(static_cast<unsigned>(first), units, c, this);
-  if (!ss->has_free_unit()) {
-    room_.remove(ss);
-    ss->set_in_room_list(false);
-  }
+  room_.update(ss);
   ClassState& cs = classes_[c];
   cs.partial.push_front(&head);
   cs.slabs_carved.inc();
@@ -279,15 +267,11 @@ void ThreadHeap::release_slab(Slab& head) {
   SuperSlab* ss = SuperSlab::of(&head);
   ss->release_slab(head);
   if (ss->all_units_free()) {
-    if (ss->in_room_list()) {
-      room_.remove(ss);
-      ss->set_in_room_list(false);
-    }
+    room_.remove(ss);
     superslabs_returned.inc();
     node_pool(ss->node()).release(ss);
-  } else if (!ss->in_room_list()) {
-    room_.push_back(ss);
-    ss->set_in_room_list(true);
+  } else {
+    room_.update(ss);
   }
 }
 
@@ -309,9 +293,9 @@ std::size_t ThreadHeap::release_free_memory(bool purge) {
   }
   if (!purge) return 0;
   std::size_t purged = 0;
-  for (SuperSlab* ss = room_.front(); ss != nullptr; ss = SuperSlabList::next(ss)) {
+  room_.for_each([&purged](SuperSlab* ss) {
     // Purging pieces of a hugetlb page is not possible; its pages stay.
-    if (ss->backing() == os::Backing::kHugetlb) continue;
+    if (ss->backing() == os::Backing::kHugetlb) return;
     std::uint32_t mask = ss->dirty_unit_mask();
     while (mask != 0) {
       // Purge each run of consecutive dirty free units with one call.
@@ -325,7 +309,7 @@ std::size_t ThreadHeap::release_free_memory(bool purge) {
       ss->mark_units_purged(run);
       mask &= ~run;
     }
-  }
+  });
   return purged;
 }
 

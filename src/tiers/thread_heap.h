@@ -34,6 +34,7 @@
 #include "base/counter.h"
 #include "base/intrusive_list.h"
 #include "numa/topology.h"
+#include "tiers/room_index.h"
 #include "tiers/size_classes.h"
 #include "tiers/superslab.h"
 
@@ -186,7 +187,7 @@ class ThreadHeap {
 
   ClassState classes_[kClassCount];
   RemoteBatch remote_batches_[kRemoteBatchSlots];
-  SuperSlabList room_;  // owned SuperSlabs with at least one free unit
+  RoomIndex room_;  // owned SuperSlabs with at least one free unit
   std::atomic<void*> inbox_{nullptr};
   numa::NodeId node_;
   State state_ = State::kUnattached;

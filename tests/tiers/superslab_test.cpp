@@ -27,6 +27,43 @@ TEST_F(SuperSlabTest, HeaderFitsBeforeTheFirstBlocksAndIsPageAligned) {
   EXPECT_GE(kSuperSlabHeaderBytes, sizeof(SuperSlab));
 }
 
+// The first run of `count` free units, unit 0 allowed or not, by brute force.
+int first_free_run(std::uint32_t free_mask, unsigned count, bool unit0_ok) {
+  for (unsigned first = unit0_ok ? 0 : 1; first + count <= kUnitsPerSuperSlab; ++first) {
+    bool all = true;
+    for (unsigned u = first; u < first + count; ++u) all = all && ((free_mask >> u) & 1u) != 0;
+    if (all) return static_cast<int>(first);
+  }
+  return -1;
+}
+
+TEST_F(SuperSlabTest, FreeRunsAreFoundWhereverTheFreeUnitsLie) {
+  // Random layouts of one-unit slabs; then every run length, with a block
+  // size that allows unit 0 (64 B) and one that allows it only for runs of
+  // two units or more (a 1-unit slab of 62 KiB blocks loses its only block
+  // to the header).
+  std::uint64_t seed = 88172645463325252ull;
+  for (int layout = 0; layout < 200; ++layout) {
+    for (unsigned u = 0; u < kUnitsPerSuperSlab; ++u) {
+      seed ^= seed << 13;
+      seed ^= seed >> 7;
+      seed ^= seed << 17;
+      if (seed % 3 == 0) ss_->carve_slab(u, 1, class_of(64), owner_);
+    }
+    const std::uint32_t mask = ss_->free_unit_mask();
+    for (unsigned count = 1; count <= kUnitsPerSuperSlab; ++count) {
+      ASSERT_EQ(ss_->find_free_run(count, 64), first_free_run(mask, count, true)) << mask << " " << count;
+      ASSERT_EQ(ss_->find_free_run(count, 62 * 1024), first_free_run(mask, count, count > 1))
+          << mask << " " << count;
+    }
+    for (unsigned u = 0; u < kUnitsPerSuperSlab; ++u) {
+      Slab& s = ss_->slab(u);
+      if (s.state == Slab::State::kHead) ss_->release_slab(s);
+    }
+    ASSERT_TRUE(ss_->all_units_free());
+  }
+}
+
 TEST_F(SuperSlabTest, CarveAndReleaseSlabsOfSeveralUnits) {
   const SizeClass big = class_of(160 * 1024);
   const unsigned units = units_per_slab(big);
