@@ -283,8 +283,9 @@ std::size_t huge_decay(bool force) {
     HugeSpan* span = nullptr;
     {
       LockGuard guard(g_lock);
-      seg = g_arena.take_for_purge(now, delay, force);
-      if (seg == nullptr) span = g_arena.take_for_release(now, NodePool::kReleaseAfterPurgedMs, force, cache_budget());
+      // Releases first: a span about to be unmapped need not be purged.
+      span = g_arena.take_for_release(now, delay, NodePool::kReleaseAfterPurgedMs, force, cache_budget());
+      if (span == nullptr) seg = g_arena.take_for_purge(now, delay, force);
     }
     if (seg != nullptr) {
       const bool ok = os::purge(seg->base, seg->bytes);

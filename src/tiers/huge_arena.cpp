@@ -231,15 +231,19 @@ std::size_t HugeArena::wholly_free_bytes() const {
   return total;
 }
 
-HugeSpan* HugeArena::take_for_release(std::uint64_t now_ms, std::uint64_t release_after_ms, bool force,
-                                      std::size_t budget) {
+HugeSpan* HugeArena::take_for_release(std::uint64_t now_ms, std::uint64_t delay_ms,
+                                      std::uint64_t release_after_ms, bool force, std::size_t budget) {
   const bool over_budget = wholly_free_bytes() > budget;
   for (HugeSpan* span = spans_.front(); span != nullptr; span = SpanList::next(span)) {
     if (!span->wholly_free()) continue;
     HugeSegment* seg = span->segments.front();
+    const std::uint64_t age = now_ms - seg->freed_at_ms;
     // hugetlb spans are never purged (see take_for_purge): their age counts.
     const bool settled = seg->zeroed || span->backing == os::Backing::kHugetlb;
-    if (!force && !over_budget && !(settled && now_ms - seg->freed_at_ms >= release_after_ms)) continue;
+    // Over the budget a span still waits out the purge delay: a program
+    // that frees everything between rounds of work finds its spans again.
+    const bool due = force || (settled && age >= release_after_ms) || (over_budget && age >= delay_ms);
+    if (!due) continue;
     remove_free(seg);
     span->segments.remove(seg);
     recycle_segment(seg);

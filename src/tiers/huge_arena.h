@@ -115,11 +115,12 @@ class HugeArena {
   // back: `zeroed` if the purge worked.
   HugeSegment* take_for_purge(std::uint64_t now_ms, std::uint64_t delay_ms, bool force);
   void purged(HugeSegment* seg, std::uint64_t now_ms, bool zeroed);
-  // A wholly free span to unmap: purged for `release_after_ms`, or any one
-  // when `force` or when wholly free spans exceed `budget` bytes. Removed
-  // from the arena; its records are recycled.
-  HugeSpan* take_for_release(std::uint64_t now_ms, std::uint64_t release_after_ms, bool force,
-                             std::size_t budget);
+  // A wholly free span to unmap: purged for `release_after_ms`; or, while
+  // wholly free spans exceed `budget` bytes, free for `delay_ms` (purged or
+  // not: unmapping frees the pages too); or any one if `force`. Removed
+  // from the arena; the caller unmaps it and hands it to forget_span().
+  HugeSpan* take_for_release(std::uint64_t now_ms, std::uint64_t delay_ms, std::uint64_t release_after_ms,
+                             bool force, std::size_t budget);
   void forget_span(HugeSpan* span);
 
   // A dedicated span's one live block was moved or resized by mremap.

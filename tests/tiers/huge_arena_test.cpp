@@ -150,16 +150,16 @@ TEST_F(HugeArenaTest, DirtyRangesArePurgedAfterTheDelayThenSpansReleased) {
   arena.purged(p, 200, true);
   EXPECT_TRUE(p->zeroed);
   EXPECT_EQ(arena.take_for_purge(10'000, 100, true), nullptr) << "nothing dirty is left";
-  EXPECT_EQ(arena.take_for_release(100'000, 1000, false, 0), nullptr) << "a live block holds the span";
+  EXPECT_EQ(arena.take_for_release(100'000, 100, 1000, false, 0), nullptr) << "a live block holds the span";
 
   arena.release_block(keep, 300);  // the span is wholly free, partly dirty
-  EXPECT_EQ(arena.take_for_release(300, 1000, false, kHugeSpanBytes), nullptr);
+  EXPECT_EQ(arena.take_for_release(300, 100, 1000, false, kHugeSpanBytes), nullptr);
   HugeSegment* all = arena.take_for_purge(400, 100, false);
   ASSERT_NE(all, nullptr);
   EXPECT_EQ(all->bytes, kHugeSpanBytes);
   arena.purged(all, 400, true);
-  EXPECT_EQ(arena.take_for_release(1000, 1000, false, kHugeSpanBytes), nullptr) << "purged too recently";
-  HugeSpan* gone = arena.take_for_release(1400, 1000, false, kHugeSpanBytes);
+  EXPECT_EQ(arena.take_for_release(1000, 100, 1000, false, kHugeSpanBytes), nullptr) << "purged too recently";
+  HugeSpan* gone = arena.take_for_release(1400, 100, 1000, false, kHugeSpanBytes);
   ASSERT_NE(gone, nullptr);
   EXPECT_EQ(gone->base, at(kBase));
   EXPECT_EQ(arena.span_count(), 0u);
@@ -167,15 +167,17 @@ TEST_F(HugeArenaTest, DirtyRangesArePurgedAfterTheDelayThenSpansReleased) {
   arena.forget_span(gone);
 }
 
-TEST_F(HugeArenaTest, WhollyFreeSpansOverTheBudgetGoAtOnce) {
+TEST_F(HugeArenaTest, WhollyFreeSpansOverTheBudgetGoAfterThePurgeDelay) {
   add_shared(kBase);
-  add_shared(kBase + kHugeSpanBytes);
-  EXPECT_EQ(arena.take_for_release(0, 1000, false, 2 * kHugeSpanBytes), nullptr);
-  HugeSpan* gone = arena.take_for_release(0, 1000, false, kHugeSpanBytes);
+  add_shared(kBase + kHugeSpanBytes);  // both free (and zero) since time 0
+  EXPECT_EQ(arena.take_for_release(500, 100, 1000, false, 2 * kHugeSpanBytes), nullptr) << "within the budget";
+  EXPECT_EQ(arena.take_for_release(50, 100, 1000, false, kHugeSpanBytes), nullptr)
+      << "over it, but freed too recently: a program between two rounds of work";
+  HugeSpan* gone = arena.take_for_release(500, 100, 1000, false, kHugeSpanBytes);
   ASSERT_NE(gone, nullptr);
   arena.forget_span(gone);
-  EXPECT_EQ(arena.take_for_release(0, 1000, false, kHugeSpanBytes), nullptr) << "back within the budget";
-  EXPECT_NE(arena.take_for_release(0, 1000, true, kHugeSpanBytes), nullptr) << "force takes any";
+  EXPECT_EQ(arena.take_for_release(500, 100, 1000, false, kHugeSpanBytes), nullptr) << "back within the budget";
+  EXPECT_NE(arena.take_for_release(0, 100, 1000, true, kHugeSpanBytes), nullptr) << "force takes any";
 }
 
 TEST_F(HugeArenaTest, HugetlbRangesAreNeverPurged) {
@@ -183,7 +185,7 @@ TEST_F(HugeArenaTest, HugetlbRangesAreNeverPurged) {
   HugeSegment* a = arena.carve(seg, kMiB, kHugeGranule);
   arena.release_block(a, 0);
   EXPECT_EQ(arena.take_for_purge(1'000'000, 1, true), nullptr);
-  EXPECT_NE(arena.take_for_release(1'000'000, 1000, false, kHugeSpanBytes), nullptr)
+  EXPECT_NE(arena.take_for_release(1'000'000, 100, 1000, false, kHugeSpanBytes), nullptr)
       << "but a wholly free hugetlb span is unmapped once old enough";
 }
 
