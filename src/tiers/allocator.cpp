@@ -201,17 +201,20 @@ void* reallocate(void* p, std::size_t n) {
       return fresh != nullptr ? fresh : fail_enomem();
     }
     case ChunkKind::kHuge: {
-      const std::size_t usable = huge_usable_size(p);
-      if (usable == 0) {
-        if (kChecked) report_misuse("realloc of a freed pointer", p, nullptr);
-        return fail_enomem();
-      }
-      if (n <= kMaxSlabBlock) {
+      bool unknown = false;
+      if (n > kMaxSlabBlock) {
+        // One lookup under the huge lock: a string growing by a few bytes
+        // at a time mostly stays where it is.
+        void* moved = huge_reallocate(p, n, &unknown);
+        if (moved != nullptr) return moved;
+      } else if (const std::size_t usable = huge_usable_size(p); usable != 0) {
         void* fresh = move_block(p, usable, n);
         return fresh != nullptr ? fresh : fail_enomem();
+      } else {
+        unknown = true;
       }
-      void* moved = huge_reallocate(p, n);
-      return moved != nullptr ? moved : fail_enomem();
+      if (unknown && kChecked) report_misuse("realloc of a freed pointer", p, nullptr);
+      return fail_enomem();
     }
     case ChunkKind::kBootstrap: {
       void* fresh = allocate(n);

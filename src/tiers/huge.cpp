@@ -160,9 +160,12 @@ void* remap_block(HugeSegment* seg, std::size_t need, std::size_t bytes) {
 
 }  // namespace
 
-void* huge_allocate(std::size_t bytes, std::size_t alignment, bool zero) {
-  if (bytes > kMaxRequest || alignment > kMaxAlignment) return nullptr;
-  const std::size_t need = granules_for(bytes);
+namespace {
+
+// A block of `bytes` in a segment of at least `room` bytes (room >= bytes).
+void* allocate_block(std::size_t bytes, std::size_t room, std::size_t alignment, bool zero) {
+  if (room > kMaxRequest || alignment > kMaxAlignment) return nullptr;
+  const std::size_t need = granules_for(room);
   if (alignment < kHugeGranule) alignment = kHugeGranule;
   const numa::NodeId node = numa::current_node();
   const std::uint64_t now = os::monotonic_ms();
@@ -202,6 +205,12 @@ void* huge_allocate(std::size_t bytes, std::size_t alignment, bool zero) {
   return live->user;
 }
 
+}  // namespace
+
+void* huge_allocate(std::size_t bytes, std::size_t alignment, bool zero) {
+  return allocate_block(bytes, bytes, alignment, zero);
+}
+
 bool huge_free(void* p) {
   const std::uint64_t now = os::monotonic_ms();
   bool decay_due = false;
@@ -228,7 +237,7 @@ std::size_t huge_usable_size(const void* p) {
   return seg == nullptr ? 0 : seg->usable();
 }
 
-void* huge_reallocate(void* p, std::size_t bytes) {
+void* huge_reallocate(void* p, std::size_t bytes, bool* unknown) {
   if (bytes > kMaxRequest) return nullptr;
   const std::size_t need = granules_for(bytes);
   std::size_t keep = 0;
@@ -236,7 +245,10 @@ void* huge_reallocate(void* p, std::size_t bytes) {
   {
     LockGuard guard(g_lock);
     HugeSegment* seg = g_registry.find(p);
-    if (seg == nullptr) return nullptr;
+    if (seg == nullptr) {
+      *unknown = true;
+      return nullptr;
+    }
     const std::size_t offset = static_cast<std::size_t>(static_cast<char*>(p) - seg->base);
     const std::size_t want = offset + need;
     const std::size_t old_bytes = seg->bytes;
@@ -259,7 +271,12 @@ void* huge_reallocate(void* p, std::size_t bytes) {
     LockGuard guard(g_lock);
     g_registry.insert(to_remap);
   }
-  void* fresh = huge_allocate(bytes, kHugeGranule, false);
+  // A block that outgrew its place by a little is growing step by step (a
+  // string appended to): its new place gets room for the next steps, so it
+  // moves a few times in all rather than once per granule. The room is
+  // address space; its pages cost nothing until the block grows into them.
+  const std::size_t room = bytes > keep && bytes - keep < keep / 4 ? keep + keep / 2 : bytes;
+  void* fresh = allocate_block(bytes, room, kHugeGranule, false);
   if (fresh == nullptr) return nullptr;
   std::memcpy(fresh, p, keep);
   huge_free(p);

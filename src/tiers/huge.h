@@ -43,8 +43,9 @@ std::size_t huge_usable_size(const void* p);
 // after the block or, for a block with a span of its own, with mremap);
 // otherwise moves the block, by mremap when it has a span of its own and by
 // copying when not. Returns the block's new address, or null (p still
-// valid) when memory is exhausted or p is not a live huge block.
-void* huge_reallocate(void* p, std::size_t bytes);
+// valid) when memory is exhausted, or when p is not a live huge block, in
+// which case *unknown is set (it is left alone otherwise).
+void* huge_reallocate(void* p, std::size_t bytes, bool* unknown);
 
 // Purges free ranges and unmaps free spans per the delays; `force` does all
 // now. Returns bytes purged or released.

@@ -76,7 +76,9 @@ TEST_F(HugeTest, ReallocGrowsAndShrinksKeepingContents) {
   auto* p = static_cast<unsigned char*>(huge_allocate(size, kMinAlignment, false));
   for (std::size_t i = 0; i < size; ++i) p[i] = static_cast<unsigned char>(i * 31);
   for (std::size_t next : {std::size_t{7} << 20, std::size_t{33} << 20, std::size_t{3} << 20}) {
-    auto* q = static_cast<unsigned char*>(huge_reallocate(p, next));
+    bool unknown = false;
+    auto* q = static_cast<unsigned char*>(huge_reallocate(p, next, &unknown));
+    EXPECT_FALSE(unknown);
     ASSERT_NE(q, nullptr);
     const std::size_t keep = size < next ? size : next;
     for (std::size_t i = 0; i < keep; i += 1021) ASSERT_EQ(q[i], static_cast<unsigned char>(i * 31)) << i;
@@ -85,6 +87,26 @@ TEST_F(HugeTest, ReallocGrowsAndShrinksKeepingContents) {
     p = q;
     size = next;
   }
+  EXPECT_TRUE(huge_free(p));
+}
+
+TEST_F(HugeTest, ReallocOfAFreedBlockIsReportedUnknown) {
+  void* p = huge_allocate(2 << 20, kMinAlignment, false);
+  ASSERT_NE(p, nullptr);
+  ASSERT_TRUE(huge_free(p));
+  bool unknown = false;
+  EXPECT_EQ(huge_reallocate(p, 4 << 20, &unknown), nullptr);
+  EXPECT_TRUE(unknown);
+}
+
+TEST_F(HugeTest, SmallGrowthStaysInPlace) {
+  auto* p = static_cast<char*>(huge_allocate((1 << 20) + 16, kMinAlignment, false));
+  ASSERT_NE(p, nullptr);
+  bool unknown = false;
+  for (std::size_t n = (1 << 20) + 32; n < (std::size_t{1} << 20) + 4096; n += 16) {
+    ASSERT_EQ(huge_reallocate(p, n, &unknown), p) << n;
+  }
+  EXPECT_FALSE(unknown);
   EXPECT_TRUE(huge_free(p));
 }
 
