@@ -238,6 +238,7 @@ void* allocate_aligned(std::size_t alignment, std::size_t n) {
   if (alignment <= kOsPageBytes && n <= kMaxSlabBlock) {
     const SizeClass c = aligned_class_of(n, alignment);
     if (c < kClassCount) {
+      if (void* p = pop_cached(c); HAKMEM_LIKELY(p != nullptr)) return p;
       if (HAKMEM_UNLIKELY(current_thread_is_initialising())) {
         void* p = bootstrap_allocate(n, alignment);
         return p != nullptr ? p : fail_enomem();

@@ -54,22 +54,29 @@ HAKMEM_SLOW_PATH void flush_slow(ThreadHeap* h, SizeClass c) noexcept;
 // second word, so that freeing it again is caught.
 inline constexpr std::uintptr_t kFreedCanary = 0x5afe5afe0bad0badull;
 
+// A block of class c from this thread's cache, or null when its bin is
+// empty (or the thread has no heap yet: its bins are the empty ones of the
+// unattached heap).
+HAKMEM_FAST_PATH void* pop_cached(SizeClass c) noexcept {
+  Bin& b = t_heap->bins[c];
+  void* p = b.head;
+  if (HAKMEM_LIKELY(p != nullptr)) {
+    b.head = *static_cast<void**>(p);
+    b.allocs.inc();
+    if constexpr (kChecked) {
+      if (c != 0) static_cast<std::uintptr_t*>(p)[1] = 0;
+    }
+  }
+  return p;
+}
+
 HAKMEM_FAST_PATH void* allocate(std::size_t n) noexcept {
   // Checked builds serve nothing from the 8-byte class: its blocks have no
   // second word to carry the freed-block canary.
   if constexpr (kChecked) n = n < 16 ? 16 : n;
   if (HAKMEM_LIKELY(n <= kMaxSlabBlock)) {
     const SizeClass c = HAKMEM_LIKELY(n <= kMaxTinyBlock) ? tiny_class_of(n) : compute_class(n);
-    Bin& b = t_heap->bins[c];
-    void* p = b.head;
-    if (HAKMEM_LIKELY(p != nullptr)) {
-      b.head = *static_cast<void**>(p);
-      b.allocs.inc();
-      if constexpr (kChecked) {
-        if (c != 0) static_cast<std::uintptr_t*>(p)[1] = 0;
-      }
-      return p;
-    }
+    if (void* p = pop_cached(c); HAKMEM_LIKELY(p != nullptr)) return p;
   }
   return allocate_slow(n);
 }

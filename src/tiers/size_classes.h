@@ -114,9 +114,34 @@ HAKMEM_FAST_PATH std::size_t block_size(SizeClass c) { return kClassInfo[c].bloc
 inline unsigned units_per_slab(SizeClass c) { return kClassInfo[c].units_per_slab; }
 inline Tier tier_of(SizeClass c) { return kClassInfo[c].tier; }
 
+namespace detail {
+// By class and log2(alignment), up to the small page: the first class from
+// there on whose block size is a multiple of the alignment (kClassCount if
+// none). Slabs start on 4 KiB boundaries, so such a class's blocks are all
+// aligned.
+inline constexpr unsigned kMaxAlignShift = 12;
+static_assert(std::size_t{1} << kMaxAlignShift == kOsPageBytes);
+constexpr std::array<std::array<SizeClass, kMaxAlignShift + 1>, kClassCount> make_aligned_table() {
+  std::array<std::array<SizeClass, kMaxAlignShift + 1>, kClassCount> t{};
+  for (unsigned c = 0; c < kClassCount; ++c) {
+    for (unsigned shift = 0; shift <= kMaxAlignShift; ++shift) {
+      unsigned found = c;
+      while (found < kClassCount && compute_block_size(static_cast<SizeClass>(found)) % (std::size_t{1} << shift) != 0) {
+        ++found;
+      }
+      t[c][shift] = static_cast<SizeClass>(found);
+    }
+  }
+  return t;
+}
+inline constexpr auto kAlignedClass = make_aligned_table();
+}  // namespace detail
+
 // The smallest class >= n whose block size is a multiple of `alignment` (a
 // power of two, at most kOsPageBytes), or kClassCount if none up to 1 MiB.
-// Slabs start on 4 KiB boundaries, so such a class's blocks are all aligned.
-SizeClass aligned_class_of(std::size_t n, std::size_t alignment);
+HAKMEM_FAST_PATH SizeClass aligned_class_of(std::size_t n, std::size_t alignment) {
+  if (n > kMaxSlabBlock) return kClassCount;
+  return detail::kAlignedClass[class_of(n)][static_cast<unsigned>(__builtin_ctzll(alignment))];
+}
 
 }  // namespace hakmem::tiers

@@ -17,7 +17,8 @@ void ThreadHeap::init(numa::NodeId node) {
     // Blocks bigger than the budget are not cached at all: each free goes
     // straight back to its slab, so no thread (exited ones included) sits
     // on a megabyte it does not use.
-    cs.max_capacity = static_cast<std::uint32_t>(kBinBudgetBytes / bs);
+    const std::size_t by_bytes = kBinBudgetBytes / bs;
+    cs.max_capacity = static_cast<std::uint32_t>(by_bytes < kBinMaxBlocks ? by_bytes : kBinMaxBlocks);
     const std::uint32_t initial = cs.max_capacity < kInitialCapacity ? cs.max_capacity : kInitialCapacity;
     if (!initialized_) {
       initial_capacity_bytes_ += initial * bs;

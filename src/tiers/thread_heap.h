@@ -79,10 +79,12 @@ class ThreadHeap {
   // kShared: the heap of exiting threads (heap_registry.h), used under a lock.
   enum class State : std::uint8_t { kUnattached, kActive, kIdle, kDead, kShared };
 
-  // Bytes of free blocks a bin may hold at its largest: enough for a
-  // program cycling through a few hundred mid-size blocks of one class to
-  // stay in the thread cache.
-  static constexpr std::size_t kBinBudgetBytes = 256 * 1024;
+  // A bin holds at most this many bytes of free blocks, and at most
+  // kBinMaxBlocks blocks: enough for a program cycling through a thousand
+  // blocks of one class (up to 1 KiB each) to stay in the thread cache,
+  // without letting a class of tiny blocks hoard tens of thousands.
+  static constexpr std::size_t kBinBudgetBytes = 1024 * 1024;
+  static constexpr std::uint32_t kBinMaxBlocks = 1024;
   // Bytes of capacity (capacity x block size, summed over classes) a heap
   // may add to its initial capacities: bounds what one thread keeps cached,
   // whatever the mix.

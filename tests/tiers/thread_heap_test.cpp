@@ -98,9 +98,9 @@ TEST(ThreadHeap, CapacityGrowsWhenHotAndShrinksWhenIdle) {
     EXPECT_GT(h.cached_blocks(hot), 0u);
     // Now the 64-byte class idles while another class churns through many
     // slow-path events: the idle class is flushed and its capacity halved.
-    const SizeClass other = class_of(20000);
-    for (int round = 0; round < 3000; ++round) {
-      for (int i = 0; i < 40; ++i) v.push_back(allocate(20000));
+    const SizeClass other = class_of(100000);
+    for (int round = 0; round < 600; ++round) {
+      for (int i = 0; i < 40; ++i) v.push_back(allocate(100000));
       for (void* p : v) deallocate(p);
       v.clear();
     }
