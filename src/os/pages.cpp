@@ -90,6 +90,16 @@ void* map_hugetlb(std::size_t bytes) {
   return raw_mmap(bytes, MAP_HUGETLB | (21 << MAP_HUGE_SHIFT));
 }
 
+bool advise_huge_pages(void* addr, std::size_t bytes) {
+  KeepErrno keep;
+  if (raw_madvise(addr, bytes, MADV_HUGEPAGE)) {
+    g_stats.thp_maps.inc();
+    return true;
+  }
+  g_stats.thp_fallbacks.inc();
+  return false;
+}
+
 bool populate_hugetlb(void* base, std::size_t bytes) {
   KeepErrno keep;
   // The global reservation above does not guarantee a page on the node a

@@ -64,6 +64,10 @@ void* map_hugetlb(std::size_t bytes);
 void* map_thp(std::size_t bytes, std::size_t alignment, std::size_t advise_bytes);
 void* map_plain(std::size_t bytes, std::size_t alignment);
 
+// Advises MADV_HUGEPAGE on part of a region mapped with plain pages, before
+// its first touch. false if the kernel refuses (counted as a THP fallback).
+bool advise_huge_pages(void* addr, std::size_t bytes);
+
 // Populates a hugetlb region, so that a later touch cannot fault for want of
 // a huge page. Returns false if the pool (or the bound node's pool) is short.
 bool populate_hugetlb(void* base, std::size_t bytes);

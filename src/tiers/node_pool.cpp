@@ -49,21 +49,45 @@ std::uint32_t node_pool_count() { return g_pool_count; }
 // choice and are used from the first SuperSlab.
 constexpr std::uint64_t kThpFromMappedBytes = std::uint64_t{32} << 20;
 
-SuperSlab* NodePool::map_new(bool dense) {
-  numa::NodeId node = node_;
+SuperSlab* NodePool::take_fresh(bool dense) {
   const os::HugePagePolicy policy = config::options().huge_pages;
-  const bool advise_thp = policy == os::HugePagePolicy::kThp ||
-                          (policy == os::HugePagePolicy::kAuto && dense &&
-                           os::os_stats().mapped_bytes.get() >= kThpFromMappedBytes);
-  const os::Region r =
-      os::map_aligned(kSuperSlabBytes, policy, bind_before_touch, &node, advise_thp ? kSuperSlabBytes : 0);
-  if (r.base == nullptr) return nullptr;
-  if (!chunk_map().set(r.base, kSuperSlabBytes, ChunkKind::kSuperSlab)) {
-    chunk_map().clear(r.base, kSuperSlabBytes);
-    os::release(r.base, kSuperSlabBytes);
-    return nullptr;
+  char* base = nullptr;
+  os::Backing backing = os::Backing::kPlain;
+  {
+    LockGuard guard(lock_);
+    if (reserve_left_ == 0) {
+      // Batch size: half what the pool has handed out, from 1 to kMaxBatch.
+      // hugetlb pages are populated when mapped: one at a time.
+      std::uint64_t batch = mapped_ / 2;
+      if (batch < 1 || policy == os::HugePagePolicy::kHugetlb) batch = 1;
+      if (batch > kMaxBatch) batch = kMaxBatch;
+      numa::NodeId node = node_;
+      const std::size_t bytes = batch * kSuperSlabBytes;
+      // No THP advice at map time: whether a SuperSlab gets it depends on
+      // its first use (below).
+      const os::Region r = os::map_aligned(bytes, policy, bind_before_touch, &node, 0);
+      if (r.base == nullptr) return nullptr;
+      if (!chunk_map().set(r.base, bytes, ChunkKind::kSuperSlab)) {
+        chunk_map().clear(r.base, bytes);
+        os::release(r.base, bytes);
+        return nullptr;
+      }
+      reserve_next_ = static_cast<char*>(r.base);
+      reserve_left_ = static_cast<std::uint32_t>(batch);
+      reserve_backing_ = r.backing;
+    }
+    base = reserve_next_;
+    backing = reserve_backing_;
+    reserve_next_ += kSuperSlabBytes;
+    --reserve_left_;
+    ++mapped_;
   }
-  return SuperSlab::format(r.base, node_, r.backing);
+  const bool advise_thp = backing == os::Backing::kPlain &&
+                          (policy == os::HugePagePolicy::kThp ||
+                           (policy == os::HugePagePolicy::kAuto && dense &&
+                            os::os_stats().mapped_bytes.get() >= kThpFromMappedBytes));
+  if (advise_thp && os::advise_huge_pages(base, kSuperSlabBytes)) backing = os::Backing::kThp;
+  return SuperSlab::format(base, node_, backing);
 }
 
 void NodePool::unmap(SuperSlab* ss) {
@@ -79,10 +103,8 @@ SuperSlab* NodePool::acquire(ThreadHeap* owner, bool dense) {
     if (ss == nullptr) ss = clean_.pop_front();
   }
   if (ss == nullptr) {
-    ss = map_new(dense);
+    ss = take_fresh(dense);
     if (ss == nullptr) return nullptr;
-    LockGuard guard(lock_);
-    ++mapped_;
   }
   ss->set_purged(false);
   ss->set_owner(owner);
@@ -147,6 +169,22 @@ void NodePool::decay(bool force) {
     LockGuard guard(lock_);
     ++released_;
   }
+  if (force) release_reserve();
+}
+
+void NodePool::release_reserve() {
+  char* base = nullptr;
+  std::size_t bytes = 0;
+  {
+    LockGuard guard(lock_);
+    base = reserve_next_;
+    bytes = std::size_t{reserve_left_} * kSuperSlabBytes;
+    reserve_next_ = nullptr;
+    reserve_left_ = 0;
+  }
+  if (bytes == 0) return;
+  chunk_map().clear(base, bytes);
+  os::release(base, bytes);
 }
 
 NodePool::Stats NodePool::stats() const {
@@ -158,6 +196,7 @@ NodePool::Stats NodePool::stats() const {
   s.superslabs_live = mapped_ - released_;
   s.superslabs_dirty = dirty_.size();
   s.superslabs_clean = clean_.size();
+  s.superslabs_reserved = reserve_left_;
   return s;
 }
 

@@ -18,6 +18,7 @@
 #include "base/futex_lock.h"
 #include "base/intrusive_list.h"
 #include "numa/topology.h"
+#include "os/pages.h"
 #include "tiers/superslab.h"
 
 namespace hakmem::tiers {
@@ -25,19 +26,28 @@ namespace hakmem::tiers {
 class NodePool {
  public:
   static constexpr std::uint64_t kReleaseAfterPurgedMs = 10'000;
+  static constexpr std::uint32_t kMaxBatch = 16;
 
   constexpr NodePool() = default;
   void init(numa::NodeId node) { node_ = node; }
 
-  // A SuperSlab for `owner`: a dirty one, then a purged one, then a new
-  // mapping. null when the OS has no memory left. `dense` says the slabs
-  // wanted are for small blocks, whose pages fill up (a new mapping may then
-  // get transparent huge pages); large blocks are often touched sparsely.
+  // A SuperSlab for `owner`: a dirty one, then a purged one, then a fresh
+  // one from the reserve, then a new mapping. null when the OS has no memory
+  // left. `dense` says the slabs wanted are for small blocks, whose pages
+  // fill up (a fresh SuperSlab may then get transparent huge pages); large
+  // blocks are often touched sparsely.
+  //
+  // New mappings come in batches that grow with the pool (1 SuperSlab while
+  // it holds few, up to kMaxBatch): the SuperSlabs of a batch not yet used
+  // are the reserve, address space whose pages were never touched and so
+  // cost no memory. A heap that grows to its high-water mark in steps then
+  // makes a few mmap calls in all, rather than two per SuperSlab.
   SuperSlab* acquire(ThreadHeap* owner, bool dense) HAKMEM_EXCLUDES(lock_);
   // Takes back a SuperSlab whose units are all free.
   void release(SuperSlab* ss) HAKMEM_EXCLUDES(lock_);
   // Purges dirty SuperSlabs older than the purge delay and releases purged
-  // ones older than kReleaseAfterPurgedMs. `force` purges and releases all.
+  // ones older than kReleaseAfterPurgedMs. `force` releases all, the
+  // reserve included.
   void decay(bool force) HAKMEM_EXCLUDES(lock_);
 
   struct Stats {
@@ -47,6 +57,7 @@ class NodePool {
     std::uint64_t superslabs_live = 0;      // mapped now
     std::uint64_t superslabs_dirty = 0;     // in the pool, pages resident
     std::uint64_t superslabs_clean = 0;     // in the pool, purged
+    std::uint64_t superslabs_reserved = 0;  // mapped in a batch, never used yet
   };
   Stats stats() const HAKMEM_EXCLUDES(lock_);
 
@@ -59,7 +70,11 @@ class NodePool {
  private:
   using List = IntrusiveList<SuperSlab, &SuperSlab::links>;
 
-  SuperSlab* map_new(bool dense);
+  // Formats the next SuperSlab of the reserve, mapping a new batch when it
+  // is empty.
+  SuperSlab* take_fresh(bool dense) HAKMEM_EXCLUDES(lock_);
+  // Unmaps the reserve.
+  void release_reserve() HAKMEM_EXCLUDES(lock_);
   void unmap(SuperSlab* ss);
 
   mutable FutexLock lock_{LockRank::kNodePool};
@@ -69,6 +84,10 @@ class NodePool {
   std::uint64_t mapped_ HAKMEM_GUARDED_BY(lock_) = 0;
   std::uint64_t released_ HAKMEM_GUARDED_BY(lock_) = 0;
   std::uint64_t purged_ HAKMEM_GUARDED_BY(lock_) = 0;
+  // The reserve: reserve_left_ SuperSlabs from reserve_next_ on, untouched.
+  char* reserve_next_ HAKMEM_GUARDED_BY(lock_) = nullptr;
+  std::uint32_t reserve_left_ HAKMEM_GUARDED_BY(lock_) = 0;
+  os::Backing reserve_backing_ HAKMEM_GUARDED_BY(lock_) = os::Backing::kPlain;
 };
 
 // The pools, one per possible node, sized from the machine at init.

@@ -70,6 +70,7 @@ void take_snapshot(Snapshot* out) {
     const NodePool::Stats p = node_pool(numa::NodeId{i}).stats();
     s.superslabs_live += p.superslabs_live;
     s.superslabs_in_pools += p.superslabs_dirty + p.superslabs_clean;
+    s.superslabs_reserved += p.superslabs_reserved;
     s.superslabs_mapped_ever += p.superslabs_mapped;
     s.superslabs_purged_ever += p.superslabs_purged;
     s.superslabs_released_ever += p.superslabs_released;
@@ -122,7 +123,7 @@ void print_snapshot(const Snapshot& s, int fd) {
   f.dec(s.heaps_dead).str(" dead; remote frees taken back by owners: ").dec(s.remote_received);
   line();
   f.str("superslabs: ").dec(s.superslabs_live).str(" mapped (").dec(s.superslabs_in_pools);
-  f.str(" free in node pools); ever mapped ").dec(s.superslabs_mapped_ever).str(", purged ");
+  f.str(" free in node pools), ").dec(s.superslabs_reserved).str(" reserved; ever mapped ").dec(s.superslabs_mapped_ever).str(", purged ");
   f.dec(s.superslabs_purged_ever).str(", released ").dec(s.superslabs_released_ever);
   line();
   f.str("huge: ").dec(s.huge.live_blocks).str(" live (").bytes(s.huge.live_bytes).str(") in ");

@@ -47,6 +47,7 @@ struct Snapshot {
   std::uint64_t remote_received = 0;  // blocks owners took back from their inboxes
   std::uint64_t superslabs_live = 0;
   std::uint64_t superslabs_in_pools = 0;
+  std::uint64_t superslabs_reserved = 0;  // mapped in a batch, never used
   std::uint64_t superslabs_mapped_ever = 0;
   std::uint64_t superslabs_purged_ever = 0;
   std::uint64_t superslabs_released_ever = 0;
