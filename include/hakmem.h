@@ -44,6 +44,16 @@ size_t hkm_usable_size(const void* ptr);
  * the bytes purged or unmapped. */
 size_t hkm_trim(void);
 
+/* Pins the calling thread's heap to NUMA node `node`: the memory it
+ * allocates from now on comes from that node (blocks it allocated before
+ * stay where they are). Returns 0, or -1 with errno EINVAL when the node
+ * does not exist, has no memory, or is outside the nodes this process may
+ * use (its cpuset, HAKMEM_NUMA=bind:LIST). */
+int hkm_thread_set_node(int node);
+
+/* The NUMA node the calling thread's allocations come from. */
+int hkm_thread_node(void);
+
 /* A statistics snapshot, summed over every thread. Counts are exact once
  * the threads that allocate are quiet; while they run, each figure is exact
  * but they are not taken at one instant. */

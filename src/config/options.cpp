@@ -19,13 +19,15 @@ struct OptionInfo {
   const char* raw = nullptr;  // the environment's text, if any
 };
 
-enum OptionId { kHugePages, kStats, kVerbose, kPurgeDelay, kOptionCount };
+enum OptionId { kHugePages, kStats, kVerbose, kPurgeDelay, kNuma, kNode, kOptionCount };
 
 constinit OptionInfo g_info[kOptionCount] = {
     {"HAKMEM_HUGEPAGES", "auto|hugetlb|thp|off", "auto"},
     {"HAKMEM_STATS", "0|1", "0"},
     {"HAKMEM_VERBOSE", "0|1", "0"},
     {"HAKMEM_PURGE_DELAY_MS", "an integer from 0 to 3600000", "1000"},
+    {"HAKMEM_NUMA", "local|interleave|bind:LIST|off, LIST like 0,2-3", "local"},
+    {"HAKMEM_NODE", "a node number", "none"},
 };
 
 constexpr std::uint64_t kMaxPurgeDelayMs = 3600u * 1000u;
@@ -109,6 +111,24 @@ void init_options(EnvLookup lookup) {
     std::uint64_t ms = 0;
     if (!parse_uint(v, kMaxPurgeDelayMs, &ms)) return false;
     o.purge_delay_ms.store(ms, std::memory_order_relaxed);
+    return true;
+  });
+  // HAKMEM_NODE=N is bind:N and wins over HAKMEM_NUMA. Whether the nodes
+  // exist and may be used is for the numa layer to say (numa/placement.h).
+  o.numa_given = false;
+  o.numa_variable = g_info[kNuma].name;
+  o.numa_raw = nullptr;
+  apply(lookup, kNuma, [&](std::string_view v) {
+    if (!numa::parse_placement(v, &o.numa)) return false;
+    o.numa_given = true;
+    o.numa_raw = g_info[kNuma].raw;
+    return true;
+  });
+  apply(lookup, kNode, [&](std::string_view v) {
+    if (!numa::parse_node(v, &o.numa)) return false;
+    o.numa_given = true;
+    o.numa_variable = g_info[kNode].name;
+    o.numa_raw = g_info[kNode].raw;
     return true;
   });
 }

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "numa/placement.h"
 #include "os/pages.h"
 
 namespace hakmem::config {
@@ -25,6 +26,12 @@ struct Options {
   // physical pages before they are purged (HAKMEM_PURGE_DELAY_MS). 0 purges
   // at once.
   std::atomic<std::uint64_t> purge_delay_ms{1000};
+  // HAKMEM_NUMA / HAKMEM_NODE: the placement asked for, if any, and the
+  // variable and text it came from (for the numa layer's warnings).
+  bool numa_given = false;
+  numa::PlacementRequest numa;
+  const char* numa_variable = "HAKMEM_NUMA";
+  const char* numa_raw = nullptr;
 };
 
 const Options& options();

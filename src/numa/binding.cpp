@@ -7,22 +7,22 @@
 #include <cerrno>
 #include <cstdint>
 
+#include "numa/node_mask.h"
+#include "numa/placement.h"
+
 namespace hakmem::numa {
 
 bool bind_region(void* base, std::size_t bytes, NodeId node) {
-  if (node_count() <= 1) return true;
+  const BindMode mode = placement().bind;
+  if (mode == BindMode::kNone) return true;
   // The raw syscall rather than libnuma's wrapper: libhakmem.so stays free of
-  // libnuma at start-up. The mask lives on the stack; 16 words cover every
-  // node id the kernel can report (MAX_NUMNODES is 1 << CONFIG_NODES_SHIFT,
-  // at most 1024).
-  constexpr std::uint32_t kBitsPerWord = 64;
-  const std::uint32_t words = (node.value / kBitsPerWord) + 1;
-  unsigned long mask[16] = {};
-  if (words > sizeof(mask) / sizeof(mask[0])) return false;
-  mask[node.value / kBitsPerWord] = 1ul << (node.value % kBitsPerWord);
+  // libnuma at start-up.
+  NodeMask mask;
+  mask.add(node.value);
+  const int policy = mode == BindMode::kStrict ? MPOL_BIND : MPOL_PREFERRED;
   const int saved = errno;
-  const long r = syscall(SYS_mbind, base, bytes, MPOL_PREFERRED, mask,
-                         static_cast<unsigned long>(words) * kBitsPerWord + 1, 0);
+  const long r = syscall(SYS_mbind, base, bytes, policy, mask.words(),
+                         static_cast<unsigned long>(NodeMask::kMaxNodes) + 1, 0);
   errno = saved;
   return r == 0;
 }

@@ -10,8 +10,10 @@
 
 namespace hakmem::numa {
 
-// Asks the kernel to place the region's pages on `node` (MPOL_PREFERRED:
-// advisory, so a full node spills over instead of failing the allocation).
+// Asks the kernel to place the region's pages on `node`, as the placement
+// policy says (numa/placement.h): MPOL_PREFERRED under local and interleave
+// (advisory, so a full node spills over instead of failing), MPOL_BIND under
+// bind:LIST, nothing under off, an inherited policy or a single node.
 // Returns true when bound or when binding does not apply; false if the
 // kernel refused, in which case the region is still usable.
 bool bind_region(void* base, std::size_t bytes, NodeId node);

@@ -11,6 +11,7 @@
 #include "base/build_config.h"
 #include "preload/c_api.h"
 #include "tiers/allocator.h"
+#include "tiers/heap_registry.h"
 #include "tiers/stats.h"
 
 using namespace hakmem;
@@ -27,6 +28,16 @@ HAKMEM_EXPORT void* hkm_aligned_alloc(size_t alignment, size_t size) {
 }
 HAKMEM_EXPORT size_t hkm_usable_size(const void* ptr) { return tiers::usable_size(ptr); }
 HAKMEM_EXPORT size_t hkm_trim(void) { return tiers::trim(); }
+
+HAKMEM_EXPORT int hkm_thread_set_node(int node) {
+  if (node < 0 || !tiers::pin_current_thread(numa::NodeId{static_cast<std::uint32_t>(node)})) {
+    errno = EINVAL;
+    return -1;
+  }
+  return 0;
+}
+
+HAKMEM_EXPORT int hkm_thread_node(void) { return static_cast<int>(tiers::current_thread_node().value); }
 
 HAKMEM_EXPORT int hkm_stats_get(struct hkm_stats* out, size_t out_size) {
   if (out == nullptr || out_size < sizeof(uint64_t)) {

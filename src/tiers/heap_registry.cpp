@@ -7,6 +7,7 @@
 
 #include "base/futex_lock.h"
 #include "config/options.h"
+#include "numa/placement.h"
 #include "numa/topology.h"
 #include "os/meta_arena.h"
 #include "os/thread_exit.h"
@@ -18,6 +19,12 @@ namespace hakmem::tiers {
 
 constinit ThreadHeap g_unattached_heap;
 constinit HAKMEM_TLS ThreadHeap* t_heap = &g_unattached_heap;
+
+namespace {
+// hkm_thread_set_node's node for the calling thread, or kNotPinned.
+constexpr std::uint32_t kNotPinned = ~std::uint32_t{0};
+constinit HAKMEM_TLS numa::NodeId t_pinned_node{kNotPinned};
+}  // namespace
 
 namespace {
 
@@ -90,6 +97,8 @@ bool ensure_initialized() {
     t_initialising = true;
     config::init_options(nullptr);
     numa::init_topology();
+    const config::Options& o = config::options();
+    numa::init_placement(o.numa_given ? &o.numa : nullptr, o.numa_variable, o.numa_raw);
     const bool ok = init_node_pools() && os::init_thread_exit_hook(on_thread_exit);
     t_initialising = false;
     g_init_state.store(ok ? kReady : kFailed, std::memory_order_release);
@@ -106,7 +115,9 @@ bool current_thread_is_initialising() { return t_initialising; }
 
 ThreadHeap* attach_current_thread() {
   if (!ensure_initialized()) return nullptr;
-  ThreadHeap* h = take_heap(numa::current_node());
+  const numa::NodeId node = t_pinned_node.value != kNotPinned ? t_pinned_node
+                                                              : numa::home_node(numa::placement(), numa::current_node());
+  ThreadHeap* h = take_heap(node);
   if (h == nullptr) return nullptr;
   // Installed before arming the exit hook: if arming allocates, that
   // allocation finds the heap in place instead of recursing.
@@ -140,13 +151,10 @@ ThreadHeap* lock_exit_heap() HAKMEM_NO_THREAD_SAFETY_ANALYSIS {
 
 void unlock_exit_heap() HAKMEM_NO_THREAD_SAFETY_ANALYSIS { g_exit_heap_lock.unlock(); }
 
-void detach_current_thread() {
-  t_exiting = true;
-  ThreadHeap* h = t_heap;
-  if (h == &g_unattached_heap) return;
-  // From here on this thread allocates (if it still does, in later
-  // destructors) through a fresh attach.
-  t_heap = &g_unattached_heap;
+namespace {
+
+// The calling thread gives up heap h (no longer its t_heap).
+void retire_heap(ThreadHeap* h) {
   h->flush_remote_batches();
   // The heap goes idle as it is, cache and all: the next thread to start
   // adopts it warm (programs that start a thread per task do this all the
@@ -162,6 +170,37 @@ void detach_current_thread() {
     collect_idle_heap(old, false);
     old->set_collected(true);
   }
+}
+
+}  // namespace
+
+void detach_current_thread() {
+  t_exiting = true;
+  ThreadHeap* h = t_heap;
+  if (h == &g_unattached_heap) return;
+  // From here on this thread allocates (if it still does, in later
+  // destructors) through the exit heap.
+  t_heap = &g_unattached_heap;
+  retire_heap(h);
+}
+
+bool pin_current_thread(numa::NodeId node) {
+  if (!ensure_initialized() || t_exiting) return false;
+  if (!numa::placement().nodes.contains(node.value)) return false;
+  t_pinned_node = node;
+  ThreadHeap* h = t_heap;
+  if (h == &g_unattached_heap || h->node() == node) return true;
+  // The old heap goes idle, warm, for a thread of its node; this thread
+  // takes one of the new node (and re-arms its exit hook with it).
+  t_heap = &g_unattached_heap;
+  retire_heap(h);
+  return attach_current_thread() != nullptr;
+}
+
+numa::NodeId current_thread_node() {
+  if (t_heap != &g_unattached_heap) return t_heap->node();
+  if (t_pinned_node.value != kNotPinned) return t_pinned_node;
+  return numa::home_node(numa::placement(), numa::current_node());
 }
 
 std::size_t collect_idle_heaps(bool purge) {

@@ -43,6 +43,13 @@ HAKMEM_SLOW_PATH ThreadHeap* attach_current_thread();
 // may run no further destructor round to detach it again.
 void detach_current_thread();
 
+// Pins the calling thread's heap to `node` (hkm_thread_set_node): its heap
+// becomes one of that node, now and after any later re-attach. false if the
+// node may not be used (numa/placement.h) or the thread is exiting.
+bool pin_current_thread(numa::NodeId node);
+// The node whose memory the calling thread's allocations come from.
+numa::NodeId current_thread_node();
+
 // True once the calling thread's exit hook has run.
 bool current_thread_is_exiting();
 

@@ -8,9 +8,11 @@
 #include "base/futex_lock.h"
 #include "config/options.h"
 #include "numa/binding.h"
+#include "numa/placement.h"
 #include "os/clock.h"
 #include "os/pages.h"
 #include "tiers/chunk_map.h"
+#include "tiers/heap_registry.h"
 #include "tiers/huge_arena.h"
 #include "tiers/huge_registry.h"
 #include "tiers/node_pool.h"
@@ -167,7 +169,7 @@ void* allocate_block(std::size_t bytes, std::size_t room, std::size_t alignment,
   if (room > kMaxRequest || alignment > kMaxAlignment) return nullptr;
   const std::size_t need = granules_for(room);
   if (alignment < kHugeGranule) alignment = kHugeGranule;
-  const numa::NodeId node = numa::current_node();
+  const numa::NodeId node = numa::superslab_node(numa::placement(), current_thread_node());
   const std::uint64_t now = os::monotonic_ms();
 
   HugeSegment* live = nullptr;

@@ -4,6 +4,7 @@
 #include "tiers/thread_heap.h"
 
 #include "base/check.h"
+#include "numa/placement.h"
 #include "os/pages.h"
 #include "tiers/node_pool.h"
 
@@ -246,7 +247,7 @@ Slab* ThreadHeap::new_slab(SizeClass c) {
   int first = -1;
   SuperSlab* ss = room_.find(units, bs, &first);
   if (ss == nullptr) {
-    ss = node_pool(node_).acquire(this, tier_of(c) != Tier::kLarge);
+    ss = node_pool(numa::superslab_node(numa::placement(), node_)).acquire(this, tier_of(c) != Tier::kLarge);
     if (ss == nullptr) return nullptr;
     superslabs_acquired.inc();
     first = ss->find_free_run(units, bs);

@@ -56,6 +56,32 @@ TEST_F(OptionsTest, BadValueGetsOneLineNamingVariableValueAndDefault) {
   EXPECT_EQ(options().purge_delay_ms.load(), 1000u);
 }
 
+TEST_F(OptionsTest, NumaPolicyAndNodeAreParsedTheNodeWinning) {
+  g_env = {{"HAKMEM_NUMA", "interleave"}};
+  init_options(fake_lookup);
+  EXPECT_TRUE(options().numa_given);
+  EXPECT_EQ(options().numa.kind, numa::PlacementKind::kInterleave);
+  g_env = {{"HAKMEM_NUMA", "interleave"}, {"HAKMEM_NODE", "1"}};
+  init_options(fake_lookup);
+  EXPECT_EQ(options().numa.kind, numa::PlacementKind::kBind);
+  EXPECT_TRUE(options().numa.nodes.contains(1));
+  EXPECT_STREQ(options().numa_variable, "HAKMEM_NODE");
+  g_env.clear();
+  init_options(fake_lookup);
+  EXPECT_FALSE(options().numa_given) << "init starts from the defaults again";
+}
+
+TEST_F(OptionsTest, BadNumaValuesGetOneLineEach) {
+  g_env = {{"HAKMEM_NUMA", "bind:"}, {"HAKMEM_NODE", "x"}};
+  testing::internal::CaptureStderr();
+  init_options(fake_lookup);
+  EXPECT_EQ(testing::internal::GetCapturedStderr(),
+            "hakmem: HAKMEM_NUMA='bind:' is not valid (expected local|interleave|bind:LIST|off, LIST like 0,2-3); "
+            "using local\n"
+            "hakmem: HAKMEM_NODE='x' is not valid (expected a node number); using none\n");
+  EXPECT_FALSE(options().numa_given);
+}
+
 TEST(OptionParsers, Bool) {
   bool b = false;
   EXPECT_TRUE(parse_bool("yes", &b));

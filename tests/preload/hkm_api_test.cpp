@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "preload_test_util.h"
@@ -27,6 +28,25 @@ TEST(HkmApi, VersionMatchesTheHeader) {
   const std::string patch = std::string(v).substr(prefix.size());
   EXPECT_FALSE(patch.empty()) << v;
   EXPECT_EQ(patch.find_first_not_of("0123456789"), std::string::npos) << v;
+}
+
+// On any machine node 0 is usable and no node past the last one is. (The
+// placement tests in the multi-node VM check where the memory then goes.)
+TEST(HkmApi, ThreadSetNodeAcceptsUsableNodesAndRefusesOthers) {
+  std::thread([] {
+    errno = 0;
+    EXPECT_EQ(hkm_thread_set_node(0), 0);
+    EXPECT_EQ(hkm_thread_node(), 0);
+    void* p = malloc(100);
+    ASSERT_NE(p, nullptr);
+    free(p);
+    for (int bad : {-1, 1023, 1 << 20}) {
+      errno = 0;
+      EXPECT_EQ(hkm_thread_set_node(bad), -1) << bad;
+      EXPECT_EQ(errno, EINVAL) << bad;
+    }
+    EXPECT_EQ(hkm_thread_node(), 0) << "a refused pin changes nothing";
+  }).join();
 }
 
 TEST(HkmApi, AllocationFunctionsWorkAndMixWithTheCInterface) {
