@@ -27,4 +27,14 @@ bool bind_region(void* base, std::size_t bytes, NodeId node) {
   return r == 0;
 }
 
+bool bind_region_spread(void* base, std::size_t bytes, NodeId node) {
+  const Placement& p = placement();
+  if (p.kind != PlacementKind::kInterleave || p.bind == BindMode::kNone) return bind_region(base, bytes, node);
+  const int saved = errno;
+  const long r = syscall(SYS_mbind, base, bytes, MPOL_INTERLEAVE, p.nodes.words(),
+                         static_cast<unsigned long>(NodeMask::kMaxNodes) + 1, 0);
+  errno = saved;
+  return r == 0;
+}
+
 }  // namespace hakmem::numa

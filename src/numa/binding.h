@@ -18,4 +18,9 @@ namespace hakmem::numa {
 // kernel refused, in which case the region is still usable.
 bool bind_region(void* base, std::size_t bytes, NodeId node);
 
+// Under the interleave policy: spreads the region's pages over the usable
+// nodes page by page (MPOL_INTERLEAVE), for huge blocks, whose pages one
+// thread fills; under any other policy, the same as bind_region(node).
+bool bind_region_spread(void* base, std::size_t bytes, NodeId node);
+
 }  // namespace hakmem::numa

@@ -2,6 +2,8 @@
 // that are never fast: calloc, realloc, aligned allocation, usable size, trim.
 #include "tiers/allocator.h"
 
+#include "numa/topology.h"
+
 #include <cerrno>
 #include <cstring>
 
@@ -26,7 +28,13 @@ void* fail_enomem() {
 // The calling thread's heap, attaching one if needed; null if impossible.
 ThreadHeap* current_heap() {
   ThreadHeap* h = t_heap;
-  if (HAKMEM_LIKELY(h != &g_unattached_heap)) return h;
+  if (HAKMEM_LIKELY(h != &g_unattached_heap)) {
+    // With several nodes, each refill first sees whether the thread has
+    // moved to another node (getcpu, served by the vDSO): new memory must
+    // come from the node the thread runs on now.
+    if (HAKMEM_UNLIKELY(numa::node_count() > 1)) return follow_thread_to_its_node();
+    return h;
+  }
   return attach_current_thread();
 }
 

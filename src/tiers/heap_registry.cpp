@@ -197,6 +197,16 @@ bool pin_current_thread(numa::NodeId node) {
   return attach_current_thread() != nullptr;
 }
 
+ThreadHeap* follow_thread_to_its_node() {
+  ThreadHeap* h = t_heap;
+  if (t_pinned_node.value != kNotPinned || numa::node_count() <= 1) return h;
+  const numa::NodeId home = numa::home_node(numa::placement(), numa::current_node());
+  if (home == h->node()) return h;
+  t_heap = &g_unattached_heap;
+  retire_heap(h);
+  return attach_current_thread();
+}
+
 numa::NodeId current_thread_node() {
   if (t_heap != &g_unattached_heap) return t_heap->node();
   if (t_pinned_node.value != kNotPinned) return t_pinned_node;

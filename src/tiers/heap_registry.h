@@ -47,6 +47,11 @@ void detach_current_thread();
 // becomes one of that node, now and after any later re-attach. false if the
 // node may not be used (numa/placement.h) or the thread is exiting.
 bool pin_current_thread(numa::NodeId node);
+// The calling thread has an attached heap: if the thread now runs on
+// another node (and is not pinned), its heap goes idle, warm, for threads of
+// its node, and the thread takes one of its new node, so new memory comes
+// from there. Returns the thread's heap, null if no new one could be had.
+ThreadHeap* follow_thread_to_its_node();
 // The node whose memory the calling thread's allocations come from.
 numa::NodeId current_thread_node();
 

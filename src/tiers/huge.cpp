@@ -44,7 +44,7 @@ std::size_t cache_budget() HAKMEM_REQUIRES(g_lock) {
 }
 
 bool bind_to_node(void* base, std::size_t bytes, void* node) {
-  numa::bind_region(base, bytes, *static_cast<numa::NodeId*>(node));
+  numa::bind_region_spread(base, bytes, *static_cast<numa::NodeId*>(node));
   return true;
 }
 
@@ -169,7 +169,9 @@ void* allocate_block(std::size_t bytes, std::size_t room, std::size_t alignment,
   if (room > kMaxRequest || alignment > kMaxAlignment) return nullptr;
   const std::size_t need = granules_for(room);
   if (alignment < kHugeGranule) alignment = kHugeGranule;
-  const numa::NodeId node = numa::superslab_node(numa::placement(), current_thread_node());
+  // Under interleave, spans are spread page by page (bind_to_node), so the
+  // node only sorts them; the thread's own keeps its free ranges together.
+  const numa::NodeId node = current_thread_node();
   const std::uint64_t now = os::monotonic_ms();
 
   HugeSegment* live = nullptr;
