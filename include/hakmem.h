@@ -87,6 +87,26 @@ int hkm_stats_get(struct hkm_stats* out, size_t out_size);
  * exit) to the file descriptor fd. */
 void hkm_stats_print(int fd);
 
+/* Memory on one NUMA node. Like struct hkm_stats, versioned by its size. */
+struct hkm_node_stats {
+  uint64_t bytes_mapped;  /* SuperSlabs (in use, free, reserved) and huge-block spans on the node */
+  uint64_t bytes_in_use;  /* live blocks of the node's heaps, and live huge blocks there */
+  uint64_t bytes_cached;  /* free blocks in the node's thread caches, free huge ranges there */
+};
+
+/* Fills *out (size: sizeof *out) for `node`; 0, or -1 with errno EINVAL for
+ * a node the machine does not have or a size that is not one this library
+ * knows. */
+int hkm_node_stats_get(int node, struct hkm_node_stats* out, size_t size);
+
+/* Blocks freed by threads of node `from` that belonged to heaps of node
+ * `to`, ever (from == to: freed by another thread of the same node). 0 for
+ * nodes the machine does not have. */
+uint64_t hkm_remote_frees(int from, int to);
+
+/* The number of node ids the machine reports (the highest id + 1). */
+int hkm_node_count(void);
+
 #ifdef __cplusplus
 }
 #endif

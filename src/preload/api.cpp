@@ -39,6 +39,30 @@ HAKMEM_EXPORT int hkm_thread_set_node(int node) {
 
 HAKMEM_EXPORT int hkm_thread_node(void) { return static_cast<int>(tiers::current_thread_node().value); }
 
+HAKMEM_EXPORT int hkm_node_count(void) {
+  tiers::ensure_initialized();
+  return static_cast<int>(numa::node_count());
+}
+
+HAKMEM_EXPORT int hkm_node_stats_get(int node, struct hkm_node_stats* out, size_t size) {
+  if (out == nullptr || size != sizeof(hkm_node_stats) || node < 0 || node >= hkm_node_count()) {
+    errno = EINVAL;
+    return -1;
+  }
+  const tiers::NodeStats s = tiers::node_stats(numa::NodeId{static_cast<std::uint32_t>(node)});
+  out->bytes_mapped = s.bytes_mapped;
+  out->bytes_in_use = s.bytes_in_use;
+  out->bytes_cached = s.bytes_cached;
+  return 0;
+}
+
+HAKMEM_EXPORT uint64_t hkm_remote_frees(int from, int to) {
+  const int count = hkm_node_count();
+  if (from < 0 || to < 0 || from >= count || to >= count) return 0;
+  return tiers::remote_frees_between(numa::NodeId{static_cast<std::uint32_t>(from)},
+                                     numa::NodeId{static_cast<std::uint32_t>(to)});
+}
+
 HAKMEM_EXPORT int hkm_stats_get(struct hkm_stats* out, size_t out_size) {
   if (out == nullptr || out_size < sizeof(uint64_t)) {
     errno = EINVAL;

@@ -126,7 +126,7 @@ void free_small(void* p) {
     h = current_thread_is_initialising() || current_thread_is_exiting() ? nullptr : attach_current_thread();
     if (h == nullptr) {
       owner->push_remote(p, p);
-      count_unattributed_remote_free(c);
+      count_unattributed_remote_free(c, owner->node());
       return;
     }
   }

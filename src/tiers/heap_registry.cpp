@@ -14,6 +14,7 @@
 #include "tiers/chunk_map.h"
 #include "tiers/huge.h"
 #include "tiers/node_pool.h"
+#include "tiers/stats.h"
 
 namespace hakmem::tiers {
 
@@ -99,7 +100,7 @@ bool ensure_initialized() {
     numa::init_topology();
     const config::Options& o = config::options();
     numa::init_placement(o.numa_given ? &o.numa : nullptr, o.numa_variable, o.numa_raw);
-    const bool ok = init_node_pools() && os::init_thread_exit_hook(on_thread_exit);
+    const bool ok = init_node_pools() && init_stats() && os::init_thread_exit_hook(on_thread_exit);
     t_initialising = false;
     g_init_state.store(ok ? kReady : kFailed, std::memory_order_release);
     if (ok && config::options().verbose) config::print_options();

@@ -335,6 +335,18 @@ HugeStats huge_stats() {
   return s;
 }
 
+HugeNodeStats huge_node_stats(numa::NodeId node) {
+  LockGuard guard(g_lock);
+  std::size_t span_bytes = 0;
+  std::size_t free_bytes = 0;
+  g_arena.node_totals(node, &span_bytes, &free_bytes);
+  HugeNodeStats s;
+  s.span_bytes = span_bytes;
+  s.free_bytes = free_bytes;
+  s.live_bytes = span_bytes - free_bytes;
+  return s;
+}
+
 void huge_lock_for_fork() HAKMEM_NO_THREAD_SAFETY_ANALYSIS { g_lock.lock_ignoring_rank(); }
 void huge_unlock_after_fork_parent() HAKMEM_NO_THREAD_SAFETY_ANALYSIS { g_lock.unlock(); }
 void huge_reset_after_fork_child() { g_lock.reset_after_fork(); }

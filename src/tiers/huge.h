@@ -23,6 +23,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "numa/topology.h"
+
 namespace hakmem::tiers {
 
 inline constexpr std::size_t kCacheFloorBytes = std::size_t{64} << 20;
@@ -66,6 +68,15 @@ struct HugeStats {
   std::uint64_t moved_by_remap = 0;    // reallocs that moved pages instead of copying
 };
 HugeStats huge_stats();
+
+// Huge-block address space on one node, split into live blocks and free
+// ranges (the rest of a span is neither: there is none).
+struct HugeNodeStats {
+  std::uint64_t span_bytes = 0;
+  std::uint64_t live_bytes = 0;
+  std::uint64_t free_bytes = 0;
+};
+HugeNodeStats huge_node_stats(numa::NodeId node);
 
 void huge_lock_for_fork();
 void huge_unlock_after_fork_parent();

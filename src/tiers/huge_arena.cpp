@@ -231,6 +231,18 @@ std::size_t HugeArena::wholly_free_bytes() const {
   return total;
 }
 
+void HugeArena::node_totals(numa::NodeId node, std::size_t* span_bytes, std::size_t* free_bytes) const {
+  *span_bytes = 0;
+  *free_bytes = 0;
+  for (HugeSpan* span = spans_.front(); span != nullptr; span = SpanList::next(span)) {
+    if (span->node != node) continue;
+    *span_bytes += span->bytes;
+    for (HugeSegment* s = span->segments.front(); s != nullptr; s = SegmentsInSpan::next(s)) {
+      if (s->state != HugeSegment::State::kLive) *free_bytes += s->bytes;
+    }
+  }
+}
+
 HugeSpan* HugeArena::take_for_release(std::uint64_t now_ms, std::uint64_t delay_ms,
                                       std::uint64_t release_after_ms, bool force, std::size_t budget) {
   const bool over_budget = wholly_free_bytes() > budget;

@@ -131,6 +131,8 @@ class HugeArena {
   std::size_t span_bytes() const { return span_bytes_; }
   std::size_t span_count() const { return spans_.size(); }
   std::size_t wholly_free_bytes() const;
+  // Address space and free bytes of the spans on `node`.
+  void node_totals(numa::NodeId node, std::size_t* span_bytes, std::size_t* free_bytes) const;
 
  private:
   HugeSegment* new_segment();

@@ -1,5 +1,7 @@
 #include "tiers/stats.h"
 
+#include <new>
+
 #include "base/counter.h"
 #include "base/format.h"
 #include "os/meta_arena.h"
@@ -13,9 +15,60 @@ namespace hakmem::tiers {
 namespace {
 // Indexed by size class: a fixed set, not a growing population.
 constinit SharedCounter g_unattributed_remote_frees[kClassCount];
+// Bytes of those, by the owner's node: node_count() entries (null if the
+// metadata arena had no room, and then not counted).
+constinit SharedCounter* g_unattributed_bytes_to_node = nullptr;
 }  // namespace
 
-void count_unattributed_remote_free(SizeClass c) { g_unattributed_remote_frees[c].inc(); }
+bool init_stats() {
+  if (g_unattributed_bytes_to_node != nullptr) return true;
+  void* mem = os::meta_alloc(sizeof(SharedCounter) * numa::node_count(), alignof(SharedCounter));
+  if (mem == nullptr) return false;
+  g_unattributed_bytes_to_node = new (mem) SharedCounter[numa::node_count()];
+  return true;
+}
+
+void count_unattributed_remote_free(SizeClass c, numa::NodeId owner_node) {
+  g_unattributed_remote_frees[c].inc();
+  if (g_unattributed_bytes_to_node != nullptr) g_unattributed_bytes_to_node[owner_node.value].add(block_size(c));
+}
+
+NodeStats node_stats(numa::NodeId node) {
+  NodeStats s;
+  std::uint64_t allocated = 0;  // by the node's heaps, less what they freed themselves
+  std::uint64_t freed_remotely = 0;
+  for_each_heap([&](const ThreadHeap& h) {
+    if (h.node() == node) {
+      for (unsigned c = 0; c < kClassCount; ++c) {
+        const Bin& b = h.bins[c];
+        const std::uint64_t bs = block_size(static_cast<SizeClass>(c));
+        allocated += (b.allocs.read_racy() - b.frees.read_racy()) * bs;
+        s.bytes_cached += h.cached_blocks(static_cast<SizeClass>(c)) * bs;
+      }
+    }
+    if (h.remote_bytes_to_node() != nullptr) freed_remotely += h.remote_bytes_to_node()[node.value].get();
+  });
+  if (g_unattributed_bytes_to_node != nullptr) freed_remotely += g_unattributed_bytes_to_node[node.value].get();
+  // Figures of running threads are not simultaneous: never below zero.
+  s.bytes_in_use = allocated > freed_remotely ? allocated - freed_remotely : 0;
+  if (node.value < node_pool_count()) {
+    const NodePool::Stats p = node_pool(node).stats();
+    s.bytes_mapped = (p.superslabs_live + p.superslabs_reserved) * kSuperSlabBytes;
+  }
+  const HugeNodeStats huge = huge_node_stats(node);
+  s.bytes_mapped += huge.span_bytes;
+  s.bytes_in_use += huge.live_bytes;
+  s.bytes_cached += huge.free_bytes;
+  return s;
+}
+
+std::uint64_t remote_frees_between(numa::NodeId from, numa::NodeId to) {
+  std::uint64_t n = 0;
+  for_each_heap([&](const ThreadHeap& h) {
+    if (h.node() == from && h.remote_frees_to_node() != nullptr) n += h.remote_frees_to_node()[to.value].get();
+  });
+  return n;
+}
 
 void take_snapshot(Snapshot* out) {
   Snapshot& s = *out;
@@ -132,6 +185,16 @@ void print_snapshot(const Snapshot& s, int fd) {
   f.dec(s.huge.cache_hits).str(", new spans ").dec(s.huge.cache_misses).str(", moved by mremap ");
   f.dec(s.huge.moved_by_remap);
   line();
+  for (std::uint32_t n = 0; n < numa::node_count(); ++n) {
+    const NodeStats ns = node_stats(numa::NodeId{n});
+    if (ns.bytes_mapped == 0) continue;
+    f.str("node ").dec(n).str(": mapped ").bytes(ns.bytes_mapped).str(", in use ").bytes(ns.bytes_in_use);
+    f.str(", cached ").bytes(ns.bytes_cached).str("; remote frees to node");
+    for (std::uint32_t to = 0; to < numa::node_count(); ++to) {
+      f.str(to == 0 ? " " : ", ").dec(to).str(": ").dec(remote_frees_between(numa::NodeId{n}, numa::NodeId{to}));
+    }
+    line();
+  }
   f.str("os: mapped ").bytes(s.mapped_bytes).str(" (metadata ").bytes(s.metadata_bytes).str("); calls: mmap ");
   f.dec(s.mmap_calls).str(", munmap ").dec(s.munmap_calls).str(", madvise ").dec(s.madvise_calls);
   f.str(", mremap ").dec(s.mremap_calls).str("; purged ").bytes(s.purged_bytes);

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 
+#include "numa/topology.h"
 #include "tiers/huge.h"
 #include "tiers/size_classes.h"
 
@@ -72,7 +73,21 @@ void take_snapshot(Snapshot* out);
 // Writes the human-readable report (the HAKMEM_STATS=1 output) to fd.
 void print_snapshot(const Snapshot& s, int fd);
 
-// A remote free by a thread that has no heap (it never allocated).
-void count_unattributed_remote_free(SizeClass c);
+// A remote free by a thread that has no heap (it never allocated), of a
+// block of a heap on `owner_node`.
+void count_unattributed_remote_free(SizeClass c, numa::NodeId owner_node);
+
+// Memory per NUMA node.
+struct NodeStats {
+  std::uint64_t bytes_mapped = 0;  // SuperSlabs (in heaps, free in the pool, reserved) and huge spans
+  std::uint64_t bytes_in_use = 0;  // live blocks of the node's heaps, live huge blocks on the node
+  std::uint64_t bytes_cached = 0;  // free blocks in the node's thread caches, free huge ranges there
+};
+NodeStats node_stats(numa::NodeId node);
+// Blocks freed by threads whose heap is on node `from` that belonged to
+// heaps on node `to` (from == to: by another thread of the same node).
+std::uint64_t remote_frees_between(numa::NodeId from, numa::NodeId to);
+// Sets up the per-node counters; during global init, after the topology.
+bool init_stats();
 
 }  // namespace hakmem::tiers

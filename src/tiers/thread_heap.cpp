@@ -3,8 +3,11 @@
 // the node pool (acquiring or releasing a whole SuperSlab).
 #include "tiers/thread_heap.h"
 
+#include <new>
+
 #include "base/check.h"
 #include "numa/placement.h"
+#include "os/meta_arena.h"
 #include "os/pages.h"
 #include "tiers/node_pool.h"
 
@@ -12,6 +15,17 @@ namespace hakmem::tiers {
 
 void ThreadHeap::init(numa::NodeId node) {
   node_ = node;
+  if (remote_to_node_ == nullptr) {
+    // One pair of counters per node, for the per-node statistics; heaps are
+    // never freed, so neither are these.
+    const std::size_t bytes = sizeof(LocalCounter) * numa::node_count();
+    void* blocks = os::meta_alloc(bytes, alignof(LocalCounter));
+    void* sizes = blocks == nullptr ? nullptr : os::meta_alloc(bytes, alignof(LocalCounter));
+    if (sizes != nullptr) {
+      remote_to_node_ = new (blocks) LocalCounter[numa::node_count()];
+      remote_bytes_to_node_ = new (sizes) LocalCounter[numa::node_count()];
+    }
+  }
   for (unsigned c = 0; c < kClassCount; ++c) {
     ClassState& cs = classes_[c];
     const std::size_t bs = block_size(static_cast<SizeClass>(c));
@@ -219,6 +233,10 @@ void ThreadHeap::drain_inbox() {
 void ThreadHeap::free_remote(ThreadHeap* owner, void* block, SizeClass c) {
   classes_[c].remote_frees.inc();
   remote_pending_ = true;
+  if (remote_to_node_ != nullptr) {
+    remote_to_node_[owner->node().value].inc();
+    remote_bytes_to_node_[owner->node().value].add(block_size(c));
+  }
   const auto slot = (reinterpret_cast<std::uintptr_t>(owner) / alignof(ThreadHeap)) % kRemoteBatchSlots;
   RemoteBatch& batch = remote_batches_[slot];
   if (batch.owner != owner) {

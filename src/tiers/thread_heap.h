@@ -154,6 +154,12 @@ class ThreadHeap {
   bool collected() const { return collected_; }
   void set_collected(bool v) { collected_ = v; }
 
+  // Remote frees this heap made, by the node of the heap that owned the
+  // block: blocks and bytes (node_count() entries each; null if the metadata
+  // arena had no room, and then not counted).
+  const LocalCounter* remote_frees_to_node() const { return remote_to_node_; }
+  const LocalCounter* remote_bytes_to_node() const { return remote_bytes_to_node_; }
+
   // Counters of the heap as a whole.
   LocalCounter remote_received;     // blocks other threads returned through the inbox
   LocalCounter superslabs_acquired;
@@ -199,6 +205,8 @@ class ThreadHeap {
   bool initialized_ = false;         // capacities set (a recycled heap keeps its own)
   std::size_t capacity_bytes_ = 0;  // sum over classes of capacity x block size
   std::size_t initial_capacity_bytes_ = 0;
+  LocalCounter* remote_to_node_ = nullptr;
+  LocalCounter* remote_bytes_to_node_ = nullptr;
 };
 
 }  // namespace hakmem::tiers

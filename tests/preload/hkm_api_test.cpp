@@ -49,6 +49,40 @@ TEST(HkmApi, ThreadSetNodeAcceptsUsableNodesAndRefusesOthers) {
   }).join();
 }
 
+TEST(HkmApi, NodeStatsFollowAllocationsAndRemoteFrees) {
+  ASSERT_GE(hkm_node_count(), 1);
+  const int node = hkm_thread_node();
+  hkm_node_stats before{};
+  ASSERT_EQ(hkm_node_stats_get(node, &before, sizeof before), 0);
+  std::vector<void*> blocks;
+  for (int i = 0; i < 1000; ++i) blocks.push_back(malloc(4000));
+  void* big = malloc(20 * kMiB);
+  hkm_node_stats during{};
+  ASSERT_EQ(hkm_node_stats_get(node, &during, sizeof during), 0);
+  EXPECT_GE(during.bytes_in_use, before.bytes_in_use + 1000 * 4000 + 20 * kMiB);
+  EXPECT_GE(during.bytes_mapped, during.bytes_in_use);
+
+  // Freed by another thread (of the same node, on this machine or not).
+  const std::uint64_t remote_before = hkm_remote_frees(hkm_thread_node(), node);
+  std::thread([&] {
+    for (void* p : blocks) free(p);
+    const int freeing_node = hkm_thread_node();
+    EXPECT_GE(hkm_remote_frees(freeing_node, node), (freeing_node == node ? remote_before : 0) + 1000);
+  }).join();
+  free(big);
+  hkm_node_stats after{};
+  ASSERT_EQ(hkm_node_stats_get(node, &after, sizeof after), 0);
+  EXPECT_LE(after.bytes_in_use + 1000 * 4000 + 20 * kMiB, during.bytes_in_use);
+
+  errno = 0;
+  EXPECT_EQ(hkm_node_stats_get(hkm_node_count(), &after, sizeof after), -1);
+  EXPECT_EQ(errno, EINVAL);
+  errno = 0;
+  EXPECT_EQ(hkm_node_stats_get(node, &after, sizeof after - 8), -1);
+  EXPECT_EQ(errno, EINVAL);
+  EXPECT_EQ(hkm_remote_frees(-1, 0), 0u);
+}
+
 TEST(HkmApi, AllocationFunctionsWorkAndMixWithTheCInterface) {
   for (std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{100}, std::size_t{5000}, 100 * kKiB, 3 * kMiB}) {
     void* p = hkm_malloc(n);
