@@ -43,9 +43,14 @@ bool read_mems_allowed(NodeMask* out) {
   constexpr std::string_view kKey = "\nMems_allowed:";
   const std::size_t at = text.find(kKey);
   if (at == std::string_view::npos) return false;
-  std::string_view rest = text.substr(at + kKey.size());
+  // remove_prefix/remove_suffix, not substr: substr may throw, and the
+  // library links no C++ runtime (CMakeLists.txt).
+  std::string_view rest = text;
+  rest.remove_prefix(at + kKey.size());
   while (!rest.empty() && (rest.front() == '\t' || rest.front() == ' ')) rest.remove_prefix(1);
-  return out->parse_hex_groups(rest.substr(0, rest.find('\n')));
+  const std::size_t end = rest.find('\n');
+  if (end != std::string_view::npos) rest.remove_suffix(rest.size() - end);
+  return out->parse_hex_groups(rest);
 }
 
 bool process_has_memory_policy() {
@@ -76,9 +81,11 @@ bool parse_placement(std::string_view text, PlacementRequest* out) {
     r.kind = PlacementKind::kInterleave;
   } else if (text == "off") {
     r.kind = PlacementKind::kOff;
-  } else if (text.substr(0, 5) == "bind:") {
+  } else if (text.starts_with("bind:")) {
     r.kind = PlacementKind::kBind;
-    if (!r.nodes.parse_list(text.substr(5))) return false;
+    std::string_view list = text;
+    list.remove_prefix(5);
+    if (!r.nodes.parse_list(list)) return false;
   } else {
     return false;
   }
