@@ -715,6 +715,31 @@ def resolve_allocators(build, wanted_csv, lib_args, default):
     return libs, allocs, skipped, None
 
 
+def run_count_tool(args, prefix, measure, section):
+    """The shared body of callgrind.py and syscalls.py: resolves the
+    allocators from their --build/--allocators/--lib, calls measure(build,
+    libs, allocs), prints section(result) and writes it to
+    OUT/PREFIX-YYYY-MM-DD.md with the result as .json beside it. Returns the
+    exit status: 2 for bad arguments, 1 if the result lists problems."""
+    build = os.path.abspath(args.build)
+    libs, allocs, _, error = resolve_allocators(build, args.allocators, args.lib, list(ALLOCATORS))
+    if error:
+        print(error, file=sys.stderr)
+        return 2
+    result = measure(build, libs, allocs)
+    text = "\n".join(section(result))
+    print()
+    print(text)
+    os.makedirs(args.out, exist_ok=True)
+    base = os.path.join(args.out, f"{prefix}-{datetime.date.today():%Y-%m-%d}")
+    with open(base + ".md", "w") as f:
+        f.write(text + "\n")
+    with open(base + ".json", "w") as f:
+        json.dump(result, f, indent=1)
+    print(f"written to {base}.md")
+    return 1 if result["problems"] else 0
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -25,8 +25,6 @@ put the table in its report.
 
 import argparse
 import collections
-import datetime
-import json
 import os
 import re
 import shutil
@@ -181,23 +179,9 @@ def main():
     p.add_argument("--out", default=os.path.join(HERE, "results"),
                    help="directory for syscalls-YYYY-MM-DD.md and .json (default bench/results)")
     args = p.parse_args()
-    build = os.path.abspath(args.build)
-    libs, allocs, _, error = runner.resolve_allocators(build, args.allocators, args.lib, list(runner.ALLOCATORS))
-    if error:
-        print(error, file=sys.stderr)
-        return 2
-    result = measure(build, libs, allocs, args.runs, args.quick, args.timeout)
-    text = "\n".join(section(result))
-    print()
-    print(text)
-    os.makedirs(args.out, exist_ok=True)
-    base = os.path.join(args.out, f"syscalls-{datetime.date.today():%Y-%m-%d}")
-    with open(base + ".md", "w") as f:
-        f.write(text + "\n")
-    with open(base + ".json", "w") as f:
-        json.dump(result, f, indent=1)
-    print(f"written to {base}.md")
-    return 1 if result["problems"] else 0
+    return runner.run_count_tool(
+        args, "syscalls",
+        lambda build, libs, allocs: measure(build, libs, allocs, args.runs, args.quick, args.timeout), section)
 
 
 if __name__ == "__main__":

@@ -222,6 +222,16 @@ class ResultLine {
     return raw(key, buf);
   }
   ResultLine& add(const char* key, const std::string& v) { return raw(key, v); }
+  // The timed part's figures, the same keys in every workload: ops,
+  // elapsed_s, ops_per_sec, cpu_s, ops_per_cpu_sec, and peak_rss_kb.
+  ResultLine& add_throughput(uint64_t ops, double elapsed_s, double cpu_s) {
+    return add("ops", ops)
+        .add("elapsed_s", elapsed_s)
+        .add("ops_per_sec", static_cast<double>(ops) / elapsed_s)
+        .add("cpu_s", cpu_s)
+        .add("ops_per_cpu_sec", cpu_s > 0 ? static_cast<double>(ops) / cpu_s : 0.0)
+        .add("peak_rss_kb", peak_rss_kb());
+  }
   void print() const {
     std::printf("%s\n", line_.c_str());
     std::fflush(stdout);

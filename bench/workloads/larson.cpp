@@ -135,12 +135,7 @@ int main(int argc, char** argv) {
       .add("chunks", p.chunks)
       .add("rounds", p.rounds)
       .add("seed", seed)
-      .add("ops", ops)
-      .add("elapsed_s", elapsed)
-      .add("ops_per_sec", static_cast<double>(ops) / elapsed)
-      .add("cpu_s", cpu)
-      .add("ops_per_cpu_sec", cpu > 0 ? static_cast<double>(ops) / cpu : 0.0)
-      .add("peak_rss_kb", bench::peak_rss_kb())
+      .add_throughput(ops, elapsed, cpu)
       .print();
   return 0;
 }

@@ -107,11 +107,7 @@ int main(int argc, char** argv) {
       .add("max", range.max)
       .add("queue", queue)
       .add("seed", seed)
-      .add("ops", total)
-      .add("elapsed_s", elapsed)
-      .add("ops_per_sec", static_cast<double>(total) / elapsed)
-      .add("cpu_s", cpu)
-      .add("peak_rss_kb", bench::peak_rss_kb())
+      .add_throughput(total, elapsed, cpu)
       .print();
   return 0;
 }

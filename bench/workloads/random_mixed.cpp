@@ -114,12 +114,7 @@ int main(int argc, char** argv) {
       .add("slots", slots)
       .add("touch", touch)
       .add("seed", seed)
-      .add("ops", total)
-      .add("elapsed_s", elapsed)
-      .add("ops_per_sec", static_cast<double>(total) / elapsed)
-      .add("cpu_s", cpu)
-      .add("ops_per_cpu_sec", cpu > 0 ? static_cast<double>(total) / cpu : 0.0)
-      .add("peak_rss_kb", bench::peak_rss_kb())
+      .add_throughput(total, elapsed, cpu)
       .print();
   return 0;
 }

@@ -173,6 +173,16 @@ void retire_heap(ThreadHeap* h) {
   }
 }
 
+// The calling thread's heap goes idle, warm, for a thread of its node; the
+// thread attaches one of its own node now (pinned or home), re-arming its
+// exit hook with it. Returns the new heap, null if none could be had.
+ThreadHeap* take_heap_of_current_node() {
+  ThreadHeap* h = t_heap;
+  t_heap = &g_unattached_heap;
+  retire_heap(h);
+  return attach_current_thread();
+}
+
 }  // namespace
 
 void detach_current_thread() {
@@ -191,11 +201,7 @@ bool pin_current_thread(numa::NodeId node) {
   t_pinned_node = node;
   ThreadHeap* h = t_heap;
   if (h == &g_unattached_heap || h->node() == node) return true;
-  // The old heap goes idle, warm, for a thread of its node; this thread
-  // takes one of the new node (and re-arms its exit hook with it).
-  t_heap = &g_unattached_heap;
-  retire_heap(h);
-  return attach_current_thread() != nullptr;
+  return take_heap_of_current_node() != nullptr;
 }
 
 ThreadHeap* follow_thread_to_its_node() {
@@ -203,9 +209,7 @@ ThreadHeap* follow_thread_to_its_node() {
   if (t_pinned_node.value != kNotPinned || numa::node_count() <= 1) return h;
   const numa::NodeId home = numa::home_node(numa::placement(), numa::current_node());
   if (home == h->node()) return h;
-  t_heap = &g_unattached_heap;
-  retire_heap(h);
-  return attach_current_thread();
+  return take_heap_of_current_node();
 }
 
 numa::NodeId current_thread_node() {

@@ -26,6 +26,8 @@ void ThreadHeap::init(numa::NodeId node) {
       remote_bytes_to_node_ = new (sizes) LocalCounter[numa::node_count()];
     }
   }
+  // A recycled heap keeps the capacities it has grown to.
+  const bool capacities_set = initial_capacity_bytes_ != 0;
   for (unsigned c = 0; c < kClassCount; ++c) {
     ClassState& cs = classes_[c];
     const std::size_t bs = block_size(static_cast<SizeClass>(c));
@@ -35,13 +37,12 @@ void ThreadHeap::init(numa::NodeId node) {
     const std::size_t by_bytes = kBinBudgetBytes / bs;
     cs.max_capacity = static_cast<std::uint32_t>(by_bytes < kBinMaxBlocks ? by_bytes : kBinMaxBlocks);
     const std::uint32_t initial = cs.max_capacity < kInitialCapacity ? cs.max_capacity : kInitialCapacity;
-    if (!initialized_) {
+    if (!capacities_set) {
       initial_capacity_bytes_ += initial * bs;
       set_capacity(static_cast<SizeClass>(c), initial);
     }
     update_free_limit(static_cast<SizeClass>(c));
   }
-  initialized_ = true;
 }
 
 std::uint64_t ThreadHeap::cached_blocks(SizeClass c) const {

@@ -202,9 +202,8 @@ class ThreadHeap {
   bool collected_ = false;
   bool remote_pending_ = false;  // some remote batch may hold blocks
   std::uint32_t slow_events_ = 0;
-  bool initialized_ = false;         // capacities set (a recycled heap keeps its own)
   std::size_t capacity_bytes_ = 0;  // sum over classes of capacity x block size
-  std::size_t initial_capacity_bytes_ = 0;
+  std::size_t initial_capacity_bytes_ = 0;  // 0 until init() sets the capacities
   LocalCounter* remote_to_node_ = nullptr;
   LocalCounter* remote_bytes_to_node_ = nullptr;
 };
