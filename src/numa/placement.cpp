@@ -173,6 +173,16 @@ void init_placement(const PlacementRequest* requested, const char* variable, con
 
 const Placement& placement() { return g_placement; }
 
+void print_placement() {
+  const Placement& p = g_placement;
+  Formatter f;
+  f.str("hakmem: NUMA placement: ").str(placement_name(p.kind)).str(" on nodes ");
+  p.nodes.format(f);
+  f.str(p.inherited ? " (the process's own policy is kept)" : "");
+  f.str(p.bind == BindMode::kNone ? ", nothing bound" : p.bind == BindMode::kStrict ? ", MPOL_BIND" : ", MPOL_PREFERRED");
+  f.ch('\n').write_to(2);
+}
+
 NodeId home_node(const Placement& p, NodeId current) {
   if (p.nodes.contains(current.value)) return current;
   const std::uint32_t first = p.nodes.first();

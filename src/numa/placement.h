@@ -63,6 +63,8 @@ Placement resolve_placement(const PlacementInputs& in, std::uint32_t* bad_node);
 // `variable` and `raw` name it for the warning) and installs the result.
 void init_placement(const PlacementRequest* requested, const char* variable, const char* raw);
 const Placement& placement();
+// One line on stderr: the placement in force (for HAKMEM_VERBOSE).
+void print_placement();
 
 // The node a thread running on `current` keeps its heap on: `current` when
 // memory may go there, otherwise the lowest node it may use.

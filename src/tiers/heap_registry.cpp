@@ -103,7 +103,10 @@ bool ensure_initialized() {
     const bool ok = init_node_pools() && init_stats() && os::init_thread_exit_hook(on_thread_exit);
     t_initialising = false;
     g_init_state.store(ok ? kReady : kFailed, std::memory_order_release);
-    if (ok && config::options().verbose) config::print_options();
+    if (ok && config::options().verbose) {
+      config::print_options();
+      numa::print_placement();
+    }
     return ok;
   }
   // Another thread is initialising: it makes no allocation of its own and

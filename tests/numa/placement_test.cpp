@@ -131,3 +131,24 @@ TEST(Placement, OffBindsNothingAnywhere) {
 
 }  // namespace
 }  // namespace hakmem::numa
+
+namespace hakmem::numa {
+namespace {
+
+// On the machine the tests run on: node 0 is usable everywhere.
+TEST(Placement, VerboseLineNamesThePlacementInForce) {
+  const PlacementRequest r = request("bind:0");
+  init_placement(&r, "HAKMEM_NUMA", "bind:0");
+  testing::internal::CaptureStderr();
+  print_placement();
+  EXPECT_EQ(testing::internal::GetCapturedStderr(), "hakmem: NUMA placement: bind on nodes 0, MPOL_BIND\n");
+  const PlacementRequest off = request("off");
+  init_placement(&off, "HAKMEM_NUMA", "off");
+  testing::internal::CaptureStderr();
+  print_placement();
+  EXPECT_EQ(testing::internal::GetCapturedStderr().rfind("hakmem: NUMA placement: off on nodes 0", 0), 0u);
+  init_placement(nullptr, "HAKMEM_NUMA", nullptr);  // back to the default for the other tests
+}
+
+}  // namespace
+}  // namespace hakmem::numa
