@@ -5,16 +5,14 @@
 #
 #   bash bench/numa_locality.sh [BUILD_DIR] [NODES]      (defaults: build, 2)
 #
-# The VM comes from ../shared/numa-vm/run beside the checkout (or
-# $NUMA_VM_RUNNER); the peers are Debian's libjemalloc2,
+# The VM is tests/vm/numa_vm.sh; the peers are Debian's libjemalloc2,
 # libtcmalloc-minimal4 and libmimalloc2.0 (scripts/install-deps.sh).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "${1:-$root/build}" && pwd)
 nodes=${2:-2}
-runner=${NUMA_VM_RUNNER:-$root/../shared/numa-vm/run}
-[[ -x $runner ]] || { echo "numa_locality: no VM runner at $runner" >&2; exit 1; }
+runner=$root/tests/vm/numa_vm.sh
 
 libdir=/usr/lib/x86_64-linux-gnu
 declare -A libs=([hakmem]=$build/libhakmem.so [glibc]="" [jemalloc]=$libdir/libjemalloc.so.2
@@ -39,7 +37,7 @@ copies=()
   done
 } > "$stage/run.sh"
 
-out=$("$runner" --nodes "$nodes" --cpus-per-node 1 --mem-per-node 1G --dir "$stage" "${copies[@]}" \
+out=$("$runner" --nodes "$nodes" --cpus-per-node 1 --mem-per-node 1024 --copy "$stage" "${copies[@]}" \
         -- bash "$stage/run.sh")
 echo "NUMA locality in a VM with $nodes nodes (percent of distinct pages on the node of the thread that uses them)"
 echo

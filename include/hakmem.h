@@ -107,6 +107,32 @@ uint64_t hkm_remote_frees(int from, int to);
 /* The number of node ids the machine reports (the highest id + 1). */
 int hkm_node_count(void);
 
+/* One NUMA node of the machine, as hwloc describes it. The topology is read
+ * on the first call of hkm_node_info_get or hkm_node_distance, not at
+ * start-up (a full read takes milliseconds); without hwloc the machine is
+ * one node with every CPU. Versioned by its size, like struct hkm_stats. */
+struct hkm_node_info {
+  uint64_t memory_bytes; /* the node's memory; 0: a node without memory */
+  uint32_t cpu_count;    /* its CPUs that this process may run on; 0: none */
+  int32_t nearest;       /* where the memory of threads running there comes
+                            from: the node itself when memory may go there,
+                            else the nearest node the placement allows */
+};
+
+/* Fills *out (size: sizeof *out) for `node`; 0, or -1 with errno EINVAL for
+ * a node the machine does not have (or the process's cpuset hides) or a
+ * size this library does not know. */
+int hkm_node_info_get(int node, struct hkm_node_info* out, size_t size);
+
+/* The firmware's distance between two nodes: 10 from a node to itself,
+ * more the farther (21 is typical across sockets). 0 where the machine
+ * gives none; -1 with errno EINVAL for a node it does not have. */
+int hkm_node_distance(int from, int to);
+
+/* 1 if CPU `cpu` belongs to node `node`, 0 if not; -1 with errno EINVAL
+ * for a node the machine does not have. */
+int hkm_node_has_cpu(int node, int cpu);
+
 #ifdef __cplusplus
 }
 #endif

@@ -9,6 +9,7 @@
 #include <cerrno>
 
 #include "base/format.h"
+#include "numa/distances.h"
 
 namespace hakmem::numa {
 
@@ -161,6 +162,7 @@ void init_placement(const PlacementRequest* requested, const char* variable, con
   in.process_has_policy = count > 1 && process_has_memory_policy();
   std::uint32_t bad_node = NodeMask::kMaxNodes;
   g_placement = resolve_placement(in, &bad_node);
+  init_nearest_nodes(g_placement.nodes);
   if (bad_node != NodeMask::kMaxNodes) {
     Formatter f;
     f.str("hakmem: ").str(variable).str("='").str(raw).str("' names node ").dec(bad_node);
@@ -185,8 +187,7 @@ void print_placement() {
 
 NodeId home_node(const Placement& p, NodeId current) {
   if (p.nodes.contains(current.value)) return current;
-  const std::uint32_t first = p.nodes.first();
-  return NodeId{first < NodeMask::kMaxNodes ? first : 0};
+  return nearest_allowed_node(current, p.nodes);
 }
 
 NodeId superslab_node(const Placement& p, NodeId home) {

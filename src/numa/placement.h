@@ -67,7 +67,7 @@ const Placement& placement();
 void print_placement();
 
 // The node a thread running on `current` keeps its heap on: `current` when
-// memory may go there, otherwise the lowest node it may use.
+// memory may go there, otherwise the nearest node it may use (distances.h).
 NodeId home_node(const Placement& p, NodeId current);
 // The node of the next SuperSlab for a heap of node `home`: `home`, except
 // under interleave, where successive calls go round the usable nodes.

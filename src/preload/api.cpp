@@ -9,6 +9,8 @@
 
 #include "base/attributes.h"
 #include "base/build_config.h"
+#include "numa/machine_topology.h"
+#include "numa/placement.h"
 #include "preload/c_api.h"
 #include "tiers/allocator.h"
 #include "tiers/heap_registry.h"
@@ -61,6 +63,48 @@ HAKMEM_EXPORT uint64_t hkm_remote_frees(int from, int to) {
   if (from < 0 || to < 0 || from >= count || to >= count) return 0;
   return tiers::remote_frees_between(numa::NodeId{static_cast<std::uint32_t>(from)},
                                      numa::NodeId{static_cast<std::uint32_t>(to)});
+}
+
+namespace {
+
+// The machine's topology, loaded on the first call; null (errno EINVAL) for
+// a node it does not have.
+const numa::MachineTopology* topology_with(int node) {
+  tiers::ensure_initialized();
+  const numa::MachineTopology& m = numa::machine_topology();
+  if (node < 0 || !m.present(static_cast<std::uint32_t>(node))) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  return &m;
+}
+
+}  // namespace
+
+HAKMEM_EXPORT int hkm_node_info_get(int node, struct hkm_node_info* out, size_t size) {
+  const numa::MachineTopology* m = topology_with(node);
+  if (m == nullptr) return -1;
+  if (out == nullptr || size != sizeof(hkm_node_info)) {
+    errno = EINVAL;
+    return -1;
+  }
+  const numa::NodeId id{static_cast<std::uint32_t>(node)};
+  out->memory_bytes = m->memory_bytes(id.value);
+  out->cpu_count = m->cpu_count(id.value);
+  out->nearest = static_cast<std::int32_t>(numa::home_node(numa::placement(), id).value);
+  return 0;
+}
+
+HAKMEM_EXPORT int hkm_node_distance(int from, int to) {
+  const numa::MachineTopology* m = topology_with(from);
+  if (m == nullptr || topology_with(to) == nullptr) return -1;
+  return static_cast<int>(m->distance(static_cast<std::uint32_t>(from), static_cast<std::uint32_t>(to)));
+}
+
+HAKMEM_EXPORT int hkm_node_has_cpu(int node, int cpu) {
+  const numa::MachineTopology* m = topology_with(node);
+  if (m == nullptr) return -1;
+  return cpu >= 0 && m->has_cpu(static_cast<std::uint32_t>(node), static_cast<std::uint32_t>(cpu)) ? 1 : 0;
 }
 
 HAKMEM_EXPORT int hkm_stats_get(struct hkm_stats* out, size_t out_size) {

@@ -7,6 +7,7 @@
 
 #include "base/futex_lock.h"
 #include "config/options.h"
+#include "numa/machine_topology.h"
 #include "numa/placement.h"
 #include "numa/topology.h"
 #include "os/meta_arena.h"
@@ -253,6 +254,7 @@ void after_fork_parent() HAKMEM_NO_THREAD_SAFETY_ANALYSIS {
 
 void after_fork_child() HAKMEM_NO_THREAD_SAFETY_ANALYSIS {
   os::meta_arena_reset_after_fork_child();
+  numa::machine_topology_reset_after_fork_child();
   chunk_map().reset_after_fork_child();
   huge_reset_after_fork_child();
   for (std::uint32_t i = 0; i < node_pool_count(); ++i) node_pool(numa::NodeId{i}).reset_after_fork_child();

@@ -18,8 +18,13 @@
 
 #include <gtest/gtest.h>
 
+#include "hakmem.h"
+
+#include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <sstream>
 #include <functional>
 #include <set>
 #include <string>
@@ -61,6 +66,48 @@ std::vector<int> parse_list(const std::string& text) {
 }
 
 std::vector<int> memory_nodes() { return parse_list(read_file("/sys/devices/system/node/has_memory")); }
+
+// Online nodes with CPUs and no memory of their own.
+std::vector<int> memoryless_nodes() {
+  std::vector<int> out;
+  const std::vector<int> with_memory = memory_nodes();
+  for (int n : parse_list(read_file("/sys/devices/system/node/online"))) {
+    const bool has_cpus = !parse_list(read_file("/sys/devices/system/node/node" + std::to_string(n) + "/cpulist")).empty();
+    if (has_cpus && std::find(with_memory.begin(), with_memory.end(), n) == with_memory.end()) out.push_back(n);
+  }
+  return out;
+}
+
+// The node's row of the SLIT, from sysfs.
+std::vector<int> distance_row(int node) {
+  std::vector<int> row;
+  std::istringstream in(read_file("/sys/devices/system/node/node" + std::to_string(node) + "/distance"));
+  for (int d; in >> d;) row.push_back(d);
+  return row;
+}
+
+// The node with memory nearest to `node` (ties: the lower id).
+int nearest_memory_node(int node) {
+  const std::vector<int> row = distance_row(node);
+  int best = -1;
+  for (int n : memory_nodes()) {
+    if (best < 0 || row.at(static_cast<std::size_t>(n)) < row.at(static_cast<std::size_t>(best))) best = n;
+  }
+  return best;
+}
+
+// "Node 1 MemTotal:  480964 kB", in bytes.
+std::uint64_t node_memory_bytes(int node) {
+  const std::string text = read_file("/sys/devices/system/node/node" + std::to_string(node) + "/meminfo");
+  const std::size_t at = text.find("MemTotal:");
+  return at == std::string::npos ? 0 : std::stoull(text.substr(at + 9)) * 1024;
+}
+
+// hakmem's own calls, looked up: this program runs under LD_PRELOAD.
+template <typename Fn>
+Fn hakmem_call(const char* name) {
+  return reinterpret_cast<Fn>(dlsym(RTLD_DEFAULT, name));
+}
 
 cpu_set_t cpus_of(int node) {
   cpu_set_t set;
@@ -181,13 +228,33 @@ TEST_F(Placement, BlocksOfEveryTierLandWhereThePolicySays) {
 TEST_F(Placement, BlocksFreedOnAnotherNodeComeBackToTheirHome) {
   if (expectation() == "spread") GTEST_SKIP() << "a few MiB say nothing about an even spread";
   const std::vector<int> nodes = memory_nodes();
+  // The per-node counters, under the local policy, where each heap is on
+  // its thread's node. (Under a bound policy both threads' heaps are on one
+  // node, and the second thread may adopt the first one's heap, warm: then
+  // its frees are not remote at all.)
+  const bool local = expectation() == "thread";
+  auto remote_frees = local ? hakmem_call<std::uint64_t (*)(int, int)>("hkm_remote_frees") : nullptr;
+  auto node_stats = local ? hakmem_call<int (*)(int, hkm_node_stats*, std::size_t)>("hkm_node_stats_get") : nullptr;
+  const int home = nodes[0];
+  const int freeing = nodes[1];
+  const std::uint64_t remote_before = remote_frees != nullptr ? remote_frees(freeing, home) : 0;
   std::vector<void*> blocks(20000);
   run_on_node(nodes[0], [&] {
     for (void*& p : blocks) p = std::malloc(128);
   });
+  if (node_stats != nullptr) {
+    hkm_node_stats s{};
+    ASSERT_EQ(node_stats(home, &s, sizeof s), 0);
+    EXPECT_GE(s.bytes_in_use, blocks.size() * 128) << "node " << home << " holds the live blocks";
+  }
   run_on_node(nodes[1], [&] {
     for (void* p : blocks) std::free(p);
   });
+  if (remote_frees != nullptr) {
+    // The freeing thread has exited: its batches of remote frees are in.
+    EXPECT_GE(remote_frees(freeing, home) - remote_before, blocks.size())
+        << "frees by node " << freeing << " of node " << home << "'s blocks";
+  }
   run_on_node(nodes[0], [&] {
     std::vector<int> counts;
     for (void*& p : blocks) {
@@ -238,6 +305,45 @@ TEST_F(Placement, AThreadPinnedWithHkmThreadSetNodeAllocatesThere) {
                                         std::to_string(nodes[0]));
     for (void* p : keep) std::free(p);
   });
+}
+
+TEST_F(Placement, AThreadOnANodeWithoutMemoryUsesTheNearestNode) {
+  const std::vector<int> cpu_only = memoryless_nodes();
+  if (cpu_only.empty()) GTEST_SKIP() << "every node with CPUs has memory here";
+  if (expectation() == "spread") GTEST_SKIP() << "interleave spreads, whatever the thread's node";
+  for (int node : cpu_only) {
+    const int want = expectation() == "thread" ? nearest_memory_node(node) : expected_node(node);
+    run_on_node(node, [&] {
+      std::vector<void*> keep;
+      const std::vector<int> counts = allocate_and_count(&keep);
+      expect_counts(counts, want, "thread on node " + std::to_string(node) + ", which has no memory");
+      for (void* p : keep) std::free(p);
+    });
+  }
+}
+
+TEST(Topology, WhatHakmemReportsMatchesTheKernel) {
+  auto node_info = hakmem_call<int (*)(int, hkm_node_info*, std::size_t)>("hkm_node_info_get");
+  auto distance = hakmem_call<int (*)(int, int)>("hkm_node_distance");
+  auto has_cpu = hakmem_call<int (*)(int, int)>("hkm_node_has_cpu");
+  if (node_info == nullptr) GTEST_SKIP() << "not running under hakmem";
+  const std::vector<int> cpu_only = memoryless_nodes();
+  for (int node : parse_list(read_file("/sys/devices/system/node/online"))) {
+    SCOPED_TRACE("node " + std::to_string(node));
+    hkm_node_info info{};
+    ASSERT_EQ(node_info(node, &info, sizeof info), 0);
+    EXPECT_EQ(info.memory_bytes, node_memory_bytes(node));
+    const std::vector<int> cpus =
+        parse_list(read_file("/sys/devices/system/node/node" + std::to_string(node) + "/cpulist"));
+    EXPECT_EQ(info.cpu_count, cpus.size());
+    for (int cpu : cpus) EXPECT_EQ(has_cpu(node, cpu), 1) << "cpu " << cpu;
+    const std::vector<int> row = distance_row(node);
+    for (std::size_t to = 0; to < row.size(); ++to) EXPECT_EQ(distance(node, static_cast<int>(to)), row[to]);
+    if (expectation() == "thread") {
+      const bool own = std::find(cpu_only.begin(), cpu_only.end(), node) == cpu_only.end();
+      EXPECT_EQ(info.nearest, own ? node : nearest_memory_node(node));
+    }
+  }
 }
 
 }  // namespace

@@ -21,7 +21,8 @@ const char* const kAllocationSymbols[] = {
     "_ZdlPvSt11align_val_tRKSt9nothrow_t", "_ZdaPvSt11align_val_tRKSt9nothrow_t",
     "hkm_version", "hkm_malloc", "hkm_free", "hkm_calloc", "hkm_realloc", "hkm_aligned_alloc",
     "hkm_usable_size", "hkm_trim", "hkm_stats_get", "hkm_stats_print", "hkm_thread_set_node",
-    "hkm_thread_node", "hkm_node_count", "hkm_node_stats_get", "hkm_remote_frees",
+    "hkm_thread_node", "hkm_node_count", "hkm_node_stats_get", "hkm_remote_frees", "hkm_node_info_get",
+    "hkm_node_distance", "hkm_node_has_cpu",
 };
 
 std::string library_of(const char* symbol) {

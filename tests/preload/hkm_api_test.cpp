@@ -2,6 +2,7 @@
 // version, the statistics snapshot and trimming.
 #include <fcntl.h>
 #include <malloc.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -81,6 +82,74 @@ TEST(HkmApi, NodeStatsFollowAllocationsAndRemoteFrees) {
   EXPECT_EQ(hkm_node_stats_get(node, &after, sizeof after - 8), -1);
   EXPECT_EQ(errno, EINVAL);
   EXPECT_EQ(hkm_remote_frees(-1, 0), 0u);
+}
+
+// "Node 0 MemTotal:  8480980 kB" from the node's meminfo, in bytes.
+std::uint64_t sysfs_node_memory_bytes(int node) {
+  const std::string path = "/sys/devices/system/node/node" + std::to_string(node) + "/meminfo";
+  FILE* f = fopen(path.c_str(), "r");
+  if (f == nullptr) return 0;
+  char line[256];
+  std::uint64_t kib = 0;
+  while (fgets(line, sizeof line, f) != nullptr) {
+    const char* at = strstr(line, "MemTotal:");
+    if (at != nullptr) kib = strtoull(at + 9, nullptr, 10);
+  }
+  fclose(f);
+  return kib * 1024;
+}
+
+TEST(HkmApi, NodeInfoDescribesThisMachine) {
+  // Read through hwloc on the first call, while the heap is in use.
+  std::vector<std::thread> threads;
+  std::vector<hkm_node_info> seen(4);
+  for (hkm_node_info& info : seen) {
+    threads.emplace_back([&info] { EXPECT_EQ(hkm_node_info_get(0, &info, sizeof info), 0); });
+  }
+  for (std::thread& t : threads) t.join();
+  std::uint32_t cpus = 0;
+  for (int node = 0; node < hkm_node_count(); ++node) {
+    hkm_node_info info{};
+    if (hkm_node_info_get(node, &info, sizeof info) != 0) continue;  // an id sysfs skips
+    cpus += info.cpu_count;
+    EXPECT_GE(info.nearest, 0);
+    if (info.memory_bytes > 0) EXPECT_EQ(info.nearest, node);
+    EXPECT_EQ(hkm_node_distance(node, node), 10) << "sysfs and hwloc call a node 10 from itself";
+  }
+  EXPECT_EQ(cpus, static_cast<std::uint32_t>(sysconf(_SC_NPROCESSORS_ONLN)));
+  for (const hkm_node_info& info : seen) {
+    EXPECT_EQ(info.cpu_count, seen[0].cpu_count);
+    EXPECT_EQ(info.memory_bytes, seen[0].memory_bytes);
+  }
+  // The node's memory is what the kernel's node meminfo says.
+  EXPECT_EQ(seen[0].memory_bytes, sysfs_node_memory_bytes(0));
+  int nodes_with_this_cpu = 0;
+  const int cpu = sched_getcpu();
+  for (int node = 0; node < hkm_node_count(); ++node) nodes_with_this_cpu += hkm_node_has_cpu(node, cpu) == 1;
+  EXPECT_EQ(nodes_with_this_cpu, 1) << "cpu " << cpu;
+  EXPECT_EQ(hkm_node_has_cpu(0, 1 << 20), 0);
+  EXPECT_EQ(hkm_node_has_cpu(0, -1), 0);
+}
+
+TEST(HkmApi, NodeInfoRejectsBadNodesAndSizes) {
+  hkm_node_info info{};
+  for (int node : {-1, hkm_node_count(), 1 << 20}) {
+    errno = 0;
+    EXPECT_EQ(hkm_node_info_get(node, &info, sizeof info), -1) << node;
+    EXPECT_EQ(errno, EINVAL);
+    errno = 0;
+    EXPECT_EQ(hkm_node_distance(0, node), -1) << node;
+    EXPECT_EQ(errno, EINVAL);
+    errno = 0;
+    EXPECT_EQ(hkm_node_has_cpu(node, 0), -1) << node;
+    EXPECT_EQ(errno, EINVAL);
+  }
+  errno = 0;
+  EXPECT_EQ(hkm_node_info_get(0, &info, sizeof info - 4), -1);
+  EXPECT_EQ(errno, EINVAL);
+  errno = 0;
+  EXPECT_EQ(hkm_node_info_get(0, nullptr, sizeof info), -1);
+  EXPECT_EQ(errno, EINVAL);
 }
 
 TEST(HkmApi, AllocationFunctionsWorkAndMixWithTheCInterface) {
