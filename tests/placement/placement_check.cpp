@@ -322,6 +322,42 @@ TEST_F(Placement, AThreadOnANodeWithoutMemoryUsesTheNearestNode) {
   }
 }
 
+// Free 2 MiB pages in each node's hugetlb pool.
+std::vector<long> free_huge_pages() {
+  std::vector<long> out;
+  for (int n : memory_nodes()) {
+    const std::string path =
+        "/sys/devices/system/node/node" + std::to_string(n) + "/hugepages/hugepages-2048kB/free_hugepages";
+    if (static_cast<std::size_t>(n) >= out.size()) out.resize(static_cast<std::size_t>(n) + 1);
+    out[static_cast<std::size_t>(n)] = std::stol(read_file(path));
+  }
+  return out;
+}
+
+TEST_F(Placement, HugetlbPagesComeFromTheNodesOwnPool) {
+  if (std::getenv("PLACEMENT_HUGETLB") == nullptr) GTEST_SKIP() << "run with HAKMEM_HUGEPAGES=hugetlb and a pool";
+  if (expectation() == "spread") GTEST_SKIP() << "interleave takes from every pool";
+  for (int node : memory_nodes()) {
+    const int want = expected_node(node);
+    const std::vector<long> before = free_huge_pages();
+    std::vector<void*> keep;
+    run_on_node(node, [&] {
+      const std::vector<int> counts = allocate_and_count(&keep);
+      expect_counts(counts, want, "thread on node " + std::to_string(node) + ", hugetlb");
+    });
+    const std::vector<long> after = free_huge_pages();
+    for (int n : memory_nodes()) {
+      const long taken = before[static_cast<std::size_t>(n)] - after[static_cast<std::size_t>(n)];
+      if (n == want) {
+        EXPECT_GT(taken, 0) << "node " << n << "'s pool gave no page to a thread on node " << node;
+      } else {
+        EXPECT_LE(taken, 0) << "node " << n << "'s pool gave " << taken << " pages to a thread on node " << node;
+      }
+    }
+    for (void* p : keep) std::free(p);
+  }
+}
+
 TEST(Topology, WhatHakmemReportsMatchesTheKernel) {
   auto node_info = hakmem_call<int (*)(int, hkm_node_info*, std::size_t)>("hkm_node_info_get");
   auto distance = hakmem_call<int (*)(int, int)>("hkm_node_distance");

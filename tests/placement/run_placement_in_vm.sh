@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs placement_check under libhakmem.so inside small VMs with several NUMA
 # nodes, once per placement policy, and fails if any run fails:
-#   2 nodes and 4 nodes, every policy;
+#   2 nodes and 4 nodes, every policy; 2 nodes with hugetlb pools;
 #   3 nodes where node 2 has CPUs but no memory and the distances differ
 #   (0-1 20, 0-2 30, 1-2 25), so that its threads must get node 1's memory.
 #
@@ -42,6 +42,12 @@ for policy in "$@"; do
     bind0) run "HAKMEM_NUMA=bind:0" env LD_PRELOAD="$lib" HAKMEM_NUMA=bind:0 PLACEMENT_EXPECT=0 ;;
     interleave) run "HAKMEM_NUMA=interleave" env LD_PRELOAD="$lib" HAKMEM_NUMA=interleave PLACEMENT_EXPECT=spread ;;
     membind1) run "numactl --membind=1" env LD_PRELOAD="$lib" PLACEMENT_EXPECT=1 numactl --membind=1 ;;
+    # Alone in its process: pages other tests freed would be reused, and
+    # the pools' counts would not move.
+    hugetlb) run "HAKMEM_HUGEPAGES=hugetlb" env LD_PRELOAD="$lib" HAKMEM_HUGEPAGES=hugetlb PLACEMENT_HUGETLB=1 \
+               PLACEMENT_EXPECT=thread GTEST_FILTER='*Hugetlb*' ;;
+    hugetlb_node1) run "HAKMEM_HUGEPAGES=hugetlb HAKMEM_NODE=1" env LD_PRELOAD="$lib" HAKMEM_HUGEPAGES=hugetlb \
+               HAKMEM_NODE=1 PLACEMENT_HUGETLB=1 PLACEMENT_EXPECT=1 GTEST_FILTER='*Hugetlb*' ;;
   esac
 done
 exit $failed
@@ -67,6 +73,8 @@ vm() {
   [[ $rc == 0 ]] || status=1
 }
 vm "VM with 2 NUMA nodes" --nodes 2 -- bash "$stage/cases.sh" $all
+vm "VM with 2 NUMA nodes and 64 huge pages on each" --nodes 2 --hugepages 64 -- \
+  bash "$stage/cases.sh" hugetlb hugetlb_node1
 vm "VM with 4 NUMA nodes" --nodes 4 -- bash "$stage/cases.sh" $all
 vm "VM with 3 NUMA nodes, node 2 without memory" --nodes 3 --memoryless 2 \
   --distances "10,20,30;20,10,25;30,25,10" -- bash "$stage/cases.sh" local bind0 interleave

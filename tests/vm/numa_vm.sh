@@ -20,7 +20,9 @@
 # with its libraries; the guest starts in the host's working directory (it
 # exists there, empty, unless copied). Output (stdout and stderr together)
 # comes back when the guest stops. Exit status: the command's; 124 on
-# timeout; 125 when the VM itself could not run, with a one-line reason.
+# timeout; 125 when the VM cannot run here (no qemu, no kernel, a huge page
+# pool the guest cannot fill), with a one-line reason; 2 for a wrong option;
+# 1 when the guest stopped before the command ended.
 #
 # Needs qemu-system-x86, busybox-static and cpio (installed when missing)
 # and the kernel of Debian's linux-image-cloud-amd64 (downloaded once into
@@ -30,7 +32,8 @@
 # it boots a stock kernel; elsewhere TCG emulation boots a guest in ~5 s.
 set -uo pipefail
 
-die() { echo "numa_vm: $*" >&2; exit 125; }
+die() { echo "numa_vm: $*" >&2; exit 125; }         # the VM cannot run here
+usage_error() { echo "numa_vm: $*" >&2; exit 2; }  # a wrong option
 
 nodes=2 cpus_per_node=1 mem_mib=512 hugepages=0 timeout_s=300 distances=""
 memoryless=() copies=() envs=()
@@ -46,19 +49,19 @@ while [[ $# -gt 0 ]]; do
     -e) envs+=("$2"); shift 2 ;;
     --timeout) timeout_s=$2; shift 2 ;;
     --) shift; break ;;
-    *) die "unknown option '$1' (the command goes after --)" ;;
+    *) usage_error "unknown option '$1' (the command goes after --)" ;;
   esac
 done
-[[ $# -gt 0 ]] || die "no command given (numa_vm.sh [options] -- COMMAND ...)"
+[[ $# -gt 0 ]] || usage_error "no command given (numa_vm.sh [options] -- COMMAND ...)"
 is_count() { [[ $1 =~ ^[0-9]+$ ]]; }
-is_count "$nodes" && ((nodes >= 1 && nodes <= 8)) || die "--nodes must be 1..8, not '$nodes'"
-is_count "$cpus_per_node" && ((cpus_per_node >= 1 && cpus_per_node <= 8)) || die "--cpus-per-node must be 1..8"
-is_count "$mem_mib" && ((mem_mib >= 128)) || die "--mem-per-node is MiB, at least 128"
-is_count "$hugepages" && ((hugepages * 2 + 96 <= mem_mib)) || die "--hugepages $hugepages do not fit in $mem_mib MiB"
-is_count "$timeout_s" || die "--timeout must be seconds"
+is_count "$nodes" && ((nodes >= 1 && nodes <= 8)) || usage_error "--nodes must be 1..8, not '$nodes'"
+is_count "$cpus_per_node" && ((cpus_per_node >= 1 && cpus_per_node <= 8)) || usage_error "--cpus-per-node must be 1..8"
+is_count "$mem_mib" && ((mem_mib >= 128)) || usage_error "--mem-per-node is MiB, at least 128"
+is_count "$hugepages" && ((hugepages * 2 + 96 <= mem_mib)) || usage_error "--hugepages $hugepages do not fit in $mem_mib MiB"
+is_count "$timeout_s" || usage_error "--timeout must be seconds"
 declare -A no_memory=()
 for n in "${memoryless[@]}"; do
-  is_count "$n" && ((n > 0 && n < nodes)) || die "--memoryless $n: must be a node other than 0 (node 0 holds the kernel)"
+  is_count "$n" && ((n > 0 && n < nodes)) || usage_error "--memoryless $n: must be a node other than 0 (node 0 holds the kernel)"
   no_memory[$n]=1
 done
 
@@ -138,12 +141,12 @@ put_with_libraries() {
 }
 
 command_path=$1
-[[ $command_path == */* ]] || command_path=$(type -P -- "$1") || die "command not found: $1"
-[[ -e $command_path ]] || die "command not found: $1"
+[[ $command_path == */* ]] || command_path=$(type -P -- "$1") || usage_error "command not found: $1"
+[[ -e $command_path ]] || usage_error "command not found: $1"
 put_with_libraries "$command_path"
 for tool in bash env numactl; do t=$(type -P $tool) && put_with_libraries "$t"; done
 for c in "${copies[@]}"; do
-  [[ -e $c ]] || die "--copy: $c does not exist"
+  [[ -e $c ]] || usage_error "--copy: $c does not exist"
   put_with_libraries "$c"
 done
 for e in "${envs[@]}"; do
@@ -192,39 +195,64 @@ chmod 755 "$root/init"
 rm -rf "$root"
 
 # ------------------------------------------------------------- the guest
-accel=(-accel tcg -cpu max)
-boot_args="tsc=reliable no_timer_check cryptomgr.notests"
-# kvm-pvm, the paravirtual KVM of some cloud VMs, cannot boot a stock kernel.
-if [[ -r /dev/kvm && -w /dev/kvm && ! -d /sys/module/kvm_pvm ]]; then accel=(-accel kvm -cpu host); boot_args=""; fi
-qemu=(qemu-system-x86_64 -nodefaults -no-user-config -display none -M pc -no-reboot "${accel[@]}")
 memory_nodes=$((nodes - ${#no_memory[@]}))
-qemu+=(-smp "$((nodes * cpus_per_node)),sockets=$nodes,cores=$cpus_per_node,threads=1" -m "$((memory_nodes * mem_mib))M")
+machine=(-smp "$((nodes * cpus_per_node)),sockets=$nodes,cores=$cpus_per_node,threads=1" -m "$((memory_nodes * mem_mib))M")
 for ((n = 0; n < nodes; n++)); do
   if [[ -n ${no_memory[$n]:-} ]]; then
-    qemu+=(-numa "node,nodeid=$n")
+    machine+=(-numa "node,nodeid=$n")
   else
-    qemu+=(-object "memory-backend-ram,id=mem$n,size=${mem_mib}M" -numa "node,nodeid=$n,memdev=mem$n")
+    machine+=(-object "memory-backend-ram,id=mem$n,size=${mem_mib}M" -numa "node,nodeid=$n,memdev=mem$n")
   fi
-  qemu+=(-numa "cpu,node-id=$n,socket-id=$n")
+  machine+=(-numa "cpu,node-id=$n,socket-id=$n")
 done
 IFS=';' read -r -a rows <<<"$distances"
-[[ -z $distances || ${#rows[@]} == "$nodes" ]] || die "--distances has ${#rows[@]} rows for $nodes nodes"
+[[ -z $distances || ${#rows[@]} == "$nodes" ]] || usage_error "--distances has ${#rows[@]} rows for $nodes nodes"
 for ((i = 0; i < nodes; i++)); do
   [[ -n $distances ]] && IFS=',' read -r -a row <<<"${rows[$i]}"
-  [[ -z $distances || ${#row[@]} == "$nodes" ]] || die "--distances row $i has ${#row[@]} entries for $nodes nodes"
+  [[ -z $distances || ${#row[@]} == "$nodes" ]] || usage_error "--distances row $i has ${#row[@]} entries for $nodes nodes"
   for ((j = 0; j < nodes; j++)); do
     ((i == j)) && continue
-    qemu+=(-numa "dist,src=$i,dst=$j,val=${row[$j]:-20}")
+    machine+=(-numa "dist,src=$i,dst=$j,val=${row[$j]:-20}")
   done
 done
-qemu+=(-kernel "$kernel" -initrd "$work/initrd"
-       -append "console=ttyS0 quiet panic=-1 rdinit=/init 8250.nr_uarts=2 numa_balancing=disable $boot_args"
-       -serial "file:$work/console" -serial "file:$work/output")
-timeout -k 5 "$timeout_s" "${qemu[@]}" 2>"$work/qemu.err" &
-qemu_pid=$!
-wait $qemu_pid
-qemu_status=$?
-qemu_pid=""
+
+# Boots the guest under accelerator $1 (kvm or tcg); its output lands in
+# $work/output, the kernel's console in $work/console.
+boot() {
+  local accel boot_args=""
+  if [[ $1 == kvm ]]; then
+    accel=(-accel kvm -cpu host)
+  else
+    accel=(-accel tcg -cpu max)
+    # a trusted TSC keeps the guest clock on the vDSO; no boot self-tests
+    boot_args="tsc=reliable no_timer_check cryptomgr.notests"
+  fi
+  : >"$work/output"
+  timeout -k 5 "$timeout_s" qemu-system-x86_64 -nodefaults -no-user-config -display none -M pc -no-reboot \
+    "${accel[@]}" "${machine[@]}" -kernel "$kernel" -initrd "$work/initrd" \
+    -append "console=ttyS0 quiet panic=-1 rdinit=/init 8250.nr_uarts=2 numa_balancing=disable $boot_args" \
+    -serial "file:$work/console" -serial "file:$work/output" 2>"$work/qemu.err" &
+  qemu_pid=$!
+  wait $qemu_pid
+  qemu_status=$?
+  qemu_pid=""
+}
+
+# KVM where it boots a stock kernel, found out once and remembered: the
+# paravirtual KVM of some cloud machines (kvm-pvm) cannot, and is not tried.
+accel_file=$cache/accelerator
+accel=$(cat "$accel_file" 2>/dev/null)
+if [[ -z $accel ]]; then
+  accel=tcg
+  [[ -r /dev/kvm && -w /dev/kvm && ! -d /sys/module/kvm_pvm ]] && accel=kvm
+fi
+boot "$accel"
+if [[ $accel == kvm ]] && ! grep -aq '^@@HKVM-STARTED' "$work/output"; then
+  echo "numa_vm: the guest did not boot under KVM here; using TCG emulation from now on" >&2
+  accel=tcg
+  boot tcg
+fi
+grep -aq '^@@HKVM-STARTED' "$work/output" && echo "$accel" >"$accel_file"
 
 output=$work/output
 exit_line=$(grep -a '^@@HKVM-EXIT ' "$output" 2>/dev/null | tail -n 1)
@@ -239,6 +267,6 @@ if [[ -z $exit_line ]]; then
   fi
   echo "numa_vm: the guest stopped before the command ended (qemu exit $qemu_status); its console:" >&2
   tail -n 20 "$work/console" "$work/qemu.err" >&2 2>/dev/null
-  exit 125
+  exit 1
 fi
 exit "${exit_line#@@HKVM-EXIT }"
