@@ -47,14 +47,6 @@ int posix_memalign_impl(void** out, std::size_t alignment, std::size_t size) {
   return 0;
 }
 
-void* aligned_alloc_impl(std::size_t alignment, std::size_t size) {
-  if (!is_power_of_two(alignment)) {
-    errno = EINVAL;
-    return nullptr;
-  }
-  return tiers::allocate_aligned(alignment, size);
-}
-
 void* valloc_impl(std::size_t size) { return tiers::allocate_aligned(kOsPageBytes, size); }
 
 void* pvalloc_impl(std::size_t size) {

@@ -6,7 +6,12 @@
 
 #include <malloc.h>
 
+#include <cerrno>
 #include <cstddef>
+
+#include "base/attributes.h"
+#include "base/bits.h"
+#include "tiers/allocator.h"
 
 namespace hakmem::preload {
 
@@ -17,8 +22,15 @@ void* memalign_impl(std::size_t alignment, std::size_t size);
 // posix_memalign: EINVAL unless the alignment is a power of two and a
 // multiple of sizeof(void*); ENOMEM on exhaustion; errno is left alone.
 int posix_memalign_impl(void** out, std::size_t alignment, std::size_t size);
-// aligned_alloc: EINVAL unless the alignment is a power of two.
-void* aligned_alloc_impl(std::size_t alignment, std::size_t size);
+// aligned_alloc: EINVAL unless the alignment is a power of two. Inline: a
+// hit in the thread cache costs no call.
+HAKMEM_FAST_PATH void* aligned_alloc_impl(std::size_t alignment, std::size_t size) noexcept {
+  if (HAKMEM_UNLIKELY(!is_power_of_two(alignment))) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  return tiers::allocate_aligned(alignment, size);
+}
 void* valloc_impl(std::size_t size);
 // pvalloc: the size rounds up to whole 4 KiB pages (a page for size 0).
 void* pvalloc_impl(std::size_t size);

@@ -237,7 +237,7 @@ void* reallocate(void* p, std::size_t n) {
   return os::libc_realloc(p, n);
 }
 
-void* allocate_aligned(std::size_t alignment, std::size_t n) {
+void* allocate_aligned_slow(std::size_t alignment, std::size_t n) noexcept {
   if (alignment <= kMinAlignment) {
     // Only the 8-byte class is less than 16-aligned.
     if (alignment > 8 && n < kMinAlignment) n = kMinAlignment;

@@ -105,8 +105,19 @@ void* allocate_zeroed(std::size_t count, std::size_t size);
 // realloc with glibc's semantics: realloc(nullptr, n) allocates;
 // realloc(p, 0) frees p and returns null.
 void* reallocate(void* p, std::size_t n);
-// memalign-style: alignment is a power of two (callers validate).
-void* allocate_aligned(std::size_t alignment, std::size_t n);
+HAKMEM_SLOW_PATH void* allocate_aligned_slow(std::size_t alignment, std::size_t n) noexcept;
+
+// memalign-style: alignment is a power of two (callers validate). Blocks of
+// up to a page's alignment come from a class whose blocks are that aligned,
+// through the thread cache like malloc's.
+HAKMEM_FAST_PATH void* allocate_aligned(std::size_t alignment, std::size_t n) noexcept {
+  if (HAKMEM_LIKELY(alignment > kMinAlignment && alignment <= kOsPageBytes && n <= kMaxSlabBlock)) {
+    if (const SizeClass c = aligned_class_of(n, alignment); HAKMEM_LIKELY(c < kClassCount)) {
+      if (void* p = pop_cached(c); HAKMEM_LIKELY(p != nullptr)) return p;
+    }
+  }
+  return allocate_aligned_slow(alignment, n);
+}
 // Usable bytes of any pointer malloc could return (0 for null).
 std::size_t usable_size(const void* p);
 // Gives back every page hakmem can: this thread's cache and empty slabs,
