@@ -41,22 +41,18 @@ void FutexLock::lock_contended() {
 
 void FutexLock::wake_one() { futex(&state_, FUTEX_WAKE, 1); }
 
-void FutexLock::check_rank_on_acquire() {
-  if constexpr (kDebug) {
-    const std::uint32_t bit = 1u << static_cast<unsigned>(rank_);
-    if (t_held_ranks >= bit) {
-      Formatter f;
-      f.str("hakmem: lock order violation: taking rank ").dec(static_cast<unsigned>(rank_));
-      f.str(" while holding ranks mask ").hex(t_held_ranks).ch('\n');
-      f.write_to(2);
-      __builtin_trap();
-    }
-    t_held_ranks |= bit;
+void FutexLock::record_acquire() {
+  const std::uint32_t bit = 1u << static_cast<unsigned>(rank_);
+  if (t_held_ranks >= bit) {
+    Formatter f;
+    f.str("hakmem: lock order violation: taking rank ").dec(static_cast<unsigned>(rank_));
+    f.str(" while holding ranks mask ").hex(t_held_ranks).ch('\n');
+    f.write_to(2);
+    __builtin_trap();
   }
+  t_held_ranks |= bit;
 }
 
-void FutexLock::note_release() {
-  if constexpr (kDebug) t_held_ranks &= ~(1u << static_cast<unsigned>(rank_));
-}
+void FutexLock::record_release() { t_held_ranks &= ~(1u << static_cast<unsigned>(rank_)); }
 
 }  // namespace hakmem

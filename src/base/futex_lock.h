@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "base/attributes.h"
+#include "base/build_config.h"
 #include "base/lock_rank.h"
 
 namespace hakmem {
@@ -58,8 +59,16 @@ class HAKMEM_CAPABILITY("mutex") FutexLock {
 
   HAKMEM_SLOW_PATH void lock_contended();
   void wake_one();
-  void check_rank_on_acquire();
-  void note_release();
+  // Lock-order checks: debug builds only, and inline so that release builds
+  // pay no call for them.
+  void check_rank_on_acquire() {
+    if constexpr (kDebug) record_acquire();
+  }
+  void note_release() {
+    if constexpr (kDebug) record_release();
+  }
+  void record_acquire();
+  void record_release();
 
   std::atomic<std::uint32_t> state_{kUnlocked};
   const LockRank rank_;

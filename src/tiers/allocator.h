@@ -4,11 +4,11 @@
 // Layer: tiers. Any thread, any time (before init, during thread exit).
 //
 // ┌──────────────────────────── Allocation Code Overview ────────────────────────────┐
-// │ allocate(n)                              [FAST] n <= 1 MiB and the bin has a block │
+// │ allocate(n)                            [FAST] n <= 256 KiB and the bin has a block │
 // │   class_of(n) -> t_heap->bins[c].head -> pop                                        │
 // │   └─ allocate_slow(n)                    [SLOW]                                     │
-// │        ├─ n > 1 MiB ──────────────────> huge_allocate (huge.cpp; own mapping,      │
-// │        │                                 reuse cache, lock)                         │
+// │        ├─ n > 256 KiB ────────────────> huge_allocate (huge.cpp; shared spans,     │
+// │        │                                 best fit, coalescing, lock)                │
 // │        ├─ unattached thread ──────────> attach_current_thread (heap_registry.cpp) │
 // │        └─ ThreadHeap::refill (thread_heap.cpp)                                     │
 // │             ├─ drain_inbox          blocks other threads freed to us               │

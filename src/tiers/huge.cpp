@@ -257,8 +257,14 @@ void* huge_reallocate(void* p, std::size_t bytes, bool* unknown) {
     const std::size_t want = offset + need;
     const std::size_t old_bytes = seg->bytes;
     // A shrink that finds no record for the tail keeps the block as it is.
-    const bool in_place = want <= seg->bytes ? (g_arena.shrink_in_place(seg, want, os::monotonic_ms()), true)
-                                             : g_arena.grow_in_place(seg, want);
+    // Most calls of a string growing step by step stay within the block's
+    // granules: nothing to do there, not even to read the clock.
+    bool in_place = true;
+    if (want < seg->bytes) {
+      g_arena.shrink_in_place(seg, want, os::monotonic_ms());
+    } else if (want > seg->bytes) {
+      in_place = g_arena.grow_in_place(seg, want);
+    }
     if (in_place) {
       account_resize(seg, old_bytes, bytes);
       return p;

@@ -1,4 +1,4 @@
-// Huge blocks: requests above kMaxSlabBlock (1 MiB), and alignments above
+// Huge blocks: requests above kMaxSlabBlock (256 KiB), and alignments above
 // 4 KiB. They are cut from spans of reserved address space (huge_arena.h):
 // 64 MiB spans shared by blocks up to 16 MiB, a span of its own for each
 // bigger block.

@@ -4,14 +4,17 @@
 // Layer: tiers. Pure functions over constexpr tables; any thread.
 //
 // Classes: 8 B, then 16 B steps to 128 B, then four classes per power of two
-// up to 1 MiB (160, 192, 224, 256, 320, ...). Requests above kMaxSlabBlock
-// are huge blocks with their own mappings (huge.h).
+// up to 256 KiB (160, 192, 224, 256, 320, ...). Requests above kMaxSlabBlock
+// are huge blocks, cut from spans shared by every size (huge.h): a freed
+// 512 KiB block's place can serve a 1 MiB one after it coalesces, where a
+// slab serves one class only (buffers growing through these sizes left
+// every class's slabs behind them).
 //
 // Tiers (the names used in stats):
 //   tiny   8 B .. 1 KiB     one 64 KiB slab unit per slab
 //   mid    1 KiB .. 32 KiB  slabs of one or more units, at least 4 blocks
-//   large  32 KiB .. 1 MiB  slabs of up to 16 units holding few blocks
-//   huge   above 1 MiB      own 2 MiB-aligned mapping, reuse cache
+//   large  32 KiB .. 256 KiB  slabs of up to 16 units holding few blocks
+//   huge   above 256 KiB      cut from shared spans on 64 KiB granules
 #pragma once
 
 #include <array>
@@ -28,11 +31,11 @@ using SizeClass = std::uint8_t;
 
 inline constexpr std::size_t kMaxTinyBlock = 1024;
 inline constexpr std::size_t kMaxMidBlock = 32 * 1024;
-inline constexpr std::size_t kMaxSlabBlock = std::size_t{1} << 20;  // 1 MiB
+inline constexpr std::size_t kMaxSlabBlock = std::size_t{256} << 10;  // 256 KiB
 inline constexpr unsigned kStepsPerDoubling = 4;
 inline constexpr unsigned kFirstGeometricClass = 9;  // the class of 160 B
 inline constexpr unsigned kClassCount =
-    kFirstGeometricClass + (20 - 7) * kStepsPerDoubling;  // 128 B .. 1 MiB
+    kFirstGeometricClass + (18 - 7) * kStepsPerDoubling;  // 128 B .. 256 KiB
 
 enum class Tier : std::uint8_t { kTiny, kMid, kLarge, kHuge };
 inline constexpr unsigned kTierCount = 4;
@@ -138,7 +141,7 @@ inline constexpr auto kAlignedClass = make_aligned_table();
 }  // namespace detail
 
 // The smallest class >= n whose block size is a multiple of `alignment` (a
-// power of two, at most kOsPageBytes), or kClassCount if none up to 1 MiB.
+// power of two, at most kOsPageBytes), or kClassCount if none up to kMaxSlabBlock.
 HAKMEM_FAST_PATH SizeClass aligned_class_of(std::size_t n, std::size_t alignment) {
   if (n > kMaxSlabBlock) return kClassCount;
   return detail::kAlignedClass[class_of(n)][static_cast<unsigned>(__builtin_ctzll(alignment))];
