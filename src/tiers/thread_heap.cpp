@@ -5,6 +5,7 @@
 
 #include <new>
 
+#include "base/bits.h"
 #include "base/check.h"
 #include "numa/placement.h"
 #include "os/meta_arena.h"
@@ -167,19 +168,21 @@ void ThreadHeap::take_blocks(SizeClass c, std::uint32_t want) {
 void ThreadHeap::flush(SizeClass c, std::uint32_t keep) {
   ClassState& cs = classes_[c];
   Bin& b = bins[c];
-  // Keep the `keep` most recently freed blocks (the front: warm in cache);
-  // give back the rest, the oldest.
-  void** link = &b.head;
-  for (std::uint32_t i = 0; i < keep && *link != nullptr; ++i) link = static_cast<void**>(*link);
-  void* rest = *link;
-  *link = nullptr;
+  // Give back the most recently freed blocks, from the front: their first
+  // lines are still in cache, so the walk costs little. The older blocks
+  // stay for the next allocations, which touch them anyway. (Walking past
+  // `keep` cold blocks to give back the oldest cost a cache miss a block.)
+  const std::uint64_t cached = cached_blocks(c);
+  const std::uint64_t give = cached > keep ? cached - keep : 0;
+  void* p = b.head;
   std::uint64_t n = 0;
-  while (rest != nullptr) {
-    void* next = *static_cast<void**>(rest);
-    return_block(rest);
-    rest = next;
+  while (n < give && p != nullptr) {
+    void* next = *static_cast<void**>(p);
+    return_block(p);
+    p = next;
     ++n;
   }
+  b.head = p;
   cs.drained.add(n);
   update_free_limit(c);
 }
@@ -302,6 +305,28 @@ void ThreadHeap::flush_all() {
   }
 }
 
+std::size_t ThreadHeap::purge_free_block_pages(SizeClass c) {
+  // A free block keeps its first 16 bytes (the free-list link, and in
+  // checked builds the freed-block canary); every whole page after them
+  // holds nothing anyone reads until the block is handed out again, when it
+  // comes back zeroed on first touch. Slabs hold blocks of one class for
+  // good, so without this the pages of a block freed among live neighbours
+  // stay resident until its whole slab empties: programs that free most of
+  // a phase's blocks at random keep most of that phase's memory.
+  const std::size_t bs = block_size(c);
+  if (bs <= kOsPageBytes) return 0;  // no block holds a whole page past its link
+  std::size_t purged = 0;
+  for (Slab* s = classes_[c].partial.front(); s != nullptr; s = SlabList::next(s)) {
+    if (SuperSlab::of(s)->backing() == os::Backing::kHugetlb) continue;
+    for (void* block = s->free_list; block != nullptr; block = *static_cast<void**>(block)) {
+      const std::uintptr_t begin = align_up(reinterpret_cast<std::uintptr_t>(block) + 16, kOsPageBytes);
+      const std::uintptr_t end = align_down(reinterpret_cast<std::uintptr_t>(block) + bs, kOsPageBytes);
+      if (end > begin && os::purge(reinterpret_cast<void*>(begin), end - begin)) purged += end - begin;
+    }
+  }
+  return purged;
+}
+
 std::size_t ThreadHeap::release_free_memory(bool purge) {
   // Empty slabs kept as each class's last one go now.
   for (unsigned c = 0; c < kClassCount; ++c) {
@@ -331,6 +356,7 @@ std::size_t ThreadHeap::release_free_memory(bool purge) {
       mask &= ~run;
     }
   });
+  for (unsigned c = 0; c < kClassCount; ++c) purged += purge_free_block_pages(static_cast<SizeClass>(c));
   return purged;
 }
 

@@ -111,8 +111,11 @@ class ThreadHeap {
   // Returns blocks other threads freed to their slabs.
   void drain_inbox();
   // Releases empty slabs and SuperSlabs; with `purge`, also purges the pages
-  // of free units in SuperSlabs the heap keeps. Returns bytes purged.
+  // of free units in SuperSlabs the heap keeps, and the whole pages inside
+  // the free blocks of its slabs. Returns bytes purged.
   std::size_t release_free_memory(bool purge);
+  // The whole pages inside the free blocks of class c's partial slabs.
+  std::size_t purge_free_block_pages(SizeClass c);
   // Blocks currently in the bin of class c.
   std::uint64_t cached_blocks(SizeClass c) const;
   // Walks every slab and checks the invariants in superslab.h; false on the
