@@ -340,17 +340,23 @@ unsigned long hugetlb_pages_reserved() {
 constexpr std::size_t kTrimBlockBytes = 64 * kKiB;
 constexpr std::size_t kTrimTotalBytes = 100 * kMiB;
 
-// Allocates 100 MiB in 64 KiB blocks, touching every page, then frees it all.
-void allocate_touch_and_free() {
+// 100 MiB in blocks of `block` bytes, every byte written with `fill`.
+std::vector<void*> allocate_touched(std::size_t block, int fill) {
   std::vector<void*> blocks;
-  blocks.reserve(kTrimTotalBytes / kTrimBlockBytes);
-  for (std::size_t i = 0; i < kTrimTotalBytes / kTrimBlockBytes; ++i) {
-    void* p = malloc(kTrimBlockBytes);
-    ASSERT_NE(p, nullptr);
-    std::memset(p, 0x77, kTrimBlockBytes);
+  blocks.reserve(kTrimTotalBytes / block);
+  for (std::size_t i = 0; i < kTrimTotalBytes / block; ++i) {
+    void* p = malloc(block);
+    if (p == nullptr) break;
+    std::memset(p, fill, block);
     blocks.push_back(p);
   }
-  for (void* p : blocks) free(p);
+  EXPECT_EQ(blocks.size(), kTrimTotalBytes / block);
+  return blocks;
+}
+
+// Allocates 100 MiB in 64 KiB blocks, touching every page, then frees it all.
+void allocate_touch_and_free() {
+  for (void* p : allocate_touched(kTrimBlockBytes, 0x77)) free(p);
 }
 
 TEST(HkmTrim, ReturnsBytesGivenBackAfterMuchWasFreed) {
@@ -367,13 +373,7 @@ TEST(HkmTrim, MallocTrimLowersResidentMemory) {
     // /proc/self/statm, and never purged in pieces.
     GTEST_SKIP() << "hugetlb pages are reserved on this machine";
   }
-  std::vector<void*> blocks;
-  for (std::size_t i = 0; i < kTrimTotalBytes / kTrimBlockBytes; ++i) {
-    void* p = malloc(kTrimBlockBytes);
-    ASSERT_NE(p, nullptr);
-    std::memset(p, 0x77, kTrimBlockBytes);
-    blocks.push_back(p);
-  }
+  const std::vector<void*> blocks = allocate_touched(kTrimBlockBytes, 0x77);
   const std::size_t peak = resident_bytes();
   ASSERT_GT(peak, kTrimTotalBytes);
   for (void* p : blocks) free(p);
@@ -390,13 +390,7 @@ TEST(HkmTrim, MallocTrimGivesBackThePagesOfFreeBlocksAmongLiveOnes) {
   // so that every slab (a few blocks each) keeps a live one and none
   // empties. Only the pages inside the free blocks can go back.
   constexpr std::size_t kBlock = 20 * kKiB;
-  std::vector<void*> blocks;
-  for (std::size_t i = 0; i < kTrimTotalBytes / kBlock; ++i) {
-    void* p = malloc(kBlock);
-    ASSERT_NE(p, nullptr);
-    std::memset(p, 0x3c, kBlock);
-    blocks.push_back(p);
-  }
+  const std::vector<void*> blocks = allocate_touched(kBlock, 0x3c);
   const std::size_t peak = resident_bytes();
   std::vector<void*> live;
   for (std::size_t i = 0; i < blocks.size(); ++i) {
@@ -412,13 +406,7 @@ TEST(HkmTrim, MallocTrimGivesBackThePagesOfFreeBlocksAmongLiveOnes) {
   EXPECT_LE(trimmed + kTrimTotalBytes * 2 / 5, peak) << "resident " << peak << " -> " << trimmed;
   // The live blocks kept their contents, and the freed places serve again.
   for (void* p : live) EXPECT_EQ(first_byte_not(p, kBlock, 0x3c), kBlock);
-  std::vector<void*> again;
-  for (std::size_t i = 0; i < blocks.size() - live.size(); ++i) {
-    void* p = malloc(kBlock);
-    ASSERT_NE(p, nullptr);
-    std::memset(p, 0x4d, kBlock);
-    again.push_back(p);
-  }
+  const std::vector<void*> again = allocate_touched(kBlock, 0x4d);
   for (void* p : live) EXPECT_EQ(first_byte_not(p, kBlock, 0x3c), kBlock);
   for (void* p : again) EXPECT_EQ(first_byte_not(p, kBlock, 0x4d), kBlock);
   for (void* p : again) free(p);
