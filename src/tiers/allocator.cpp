@@ -211,9 +211,13 @@ void* reallocate(void* p, std::size_t n) {
     case ChunkKind::kHuge: {
       bool unknown = false;
       if (n > kMaxSlabBlock) {
-        // One lookup under the huge lock: a string growing by a few bytes
-        // at a time mostly stays where it is.
-        void* moved = huge_reallocate(p, n, &unknown);
+        // A string growing by a few bytes at a time mostly stays where it
+        // is: the thread's hints answer without the lock, else one lookup
+        // under it.
+        ThreadHeap* h = t_heap;
+        HugeHints* hints = h != &g_unattached_heap ? &h->huge_hints : nullptr;
+        if (hints != nullptr && hints->fits(p, n)) return p;
+        void* moved = huge_reallocate(p, n, &unknown, hints);
         if (moved != nullptr) return moved;
       } else if (const std::size_t usable = huge_usable_size(p); usable != 0) {
         void* fresh = move_block(p, usable, n);

@@ -27,6 +27,8 @@ constinit HugeRegistry g_registry HAKMEM_GUARDED_BY(g_lock);
 constinit HugeStats g_stats HAKMEM_GUARDED_BY(g_lock);
 constinit std::uint64_t g_last_decay_ms HAKMEM_GUARDED_BY(g_lock) = 0;
 
+void bump_layout_epoch() HAKMEM_REQUIRES(g_lock) { g_huge_layout_epoch.fetch_add(1, std::memory_order_release); }
+
 // Sizes near SIZE_MAX cannot be mapped; refuse before any arithmetic wraps.
 constexpr std::size_t kMaxRequest = std::size_t{1} << 62;
 constexpr std::size_t kMaxAlignment = std::size_t{1} << 40;
@@ -82,8 +84,7 @@ std::size_t span_bytes_for(std::size_t need, std::size_t alignment) {
 
 // A live block's segment is now in the registry and counted. false (and
 // the block freed again) if the registry could not take it.
-bool register_block(HugeSegment* live, std::size_t bytes, std::uint64_t now) HAKMEM_REQUIRES(g_lock) {
-  live->requested = bytes;
+bool register_block(HugeSegment* live, std::uint64_t now) HAKMEM_REQUIRES(g_lock) {
   if (!g_registry.insert(live)) {
     g_arena.release_block(live, now);
     return false;
@@ -91,7 +92,6 @@ bool register_block(HugeSegment* live, std::size_t bytes, std::uint64_t now) HAK
   ++g_stats.allocations;
   ++g_stats.live_blocks;
   g_stats.live_bytes += live->bytes;
-  g_stats.requested_bytes += bytes;
   return true;
 }
 
@@ -99,14 +99,12 @@ void unregister_block(HugeSegment* seg) HAKMEM_REQUIRES(g_lock) {
   ++g_stats.frees;
   --g_stats.live_blocks;
   g_stats.live_bytes -= seg->bytes;
-  g_stats.requested_bytes -= seg->requested;
+  bump_layout_epoch();
 }
 
 // The block was resized in place from old_bytes of segment.
-void account_resize(HugeSegment* seg, std::size_t old_bytes, std::size_t bytes) HAKMEM_REQUIRES(g_lock) {
+void account_resize(HugeSegment* seg, std::size_t old_bytes) HAKMEM_REQUIRES(g_lock) {
   g_stats.live_bytes = g_stats.live_bytes - old_bytes + seg->bytes;
-  g_stats.requested_bytes = g_stats.requested_bytes - seg->requested + bytes;
-  seg->requested = bytes;
 }
 
 // A dedicated span whose one block starts it: mremap can move or resize it
@@ -121,7 +119,7 @@ bool remappable(const HugeSegment* seg) {
 // moving its pages into a new span. The block is out of the registry (the
 // caller owns it); on success it is back in, on failure it is untouched
 // and the caller puts it back. Returns the block's address or null.
-void* remap_block(HugeSegment* seg, std::size_t need, std::size_t bytes) {
+void* remap_block(HugeSegment* seg, std::size_t need) {
   HugeSpan* span = seg->span;
   char* const old_base = span->base;
   const std::size_t old_bytes = span->bytes;
@@ -154,13 +152,18 @@ void* remap_block(HugeSegment* seg, std::size_t need, std::size_t bytes) {
   LockGuard guard(g_lock);
   const std::size_t old_seg_bytes = seg->bytes;
   g_arena.span_remapped(span, result, new_bytes);
-  account_resize(seg, old_seg_bytes, bytes);
-  if (moved) ++g_stats.moved_by_remap;
+  account_resize(seg, old_seg_bytes);
+  if (moved) {
+    ++g_stats.moved_by_remap;
+    bump_layout_epoch();
+  }
   g_registry.insert(seg);  // it was in before, so the table has buckets
   return result;
 }
 
 }  // namespace
+
+constinit std::atomic<std::uint64_t> g_huge_layout_epoch{1};
 
 namespace {
 
@@ -183,7 +186,7 @@ void* allocate_block(std::size_t bytes, std::size_t room, std::size_t alignment,
       if (live != nullptr) {
         ++g_stats.cache_hits;
         was_zeroed = live->zeroed;
-        if (!register_block(live, bytes, now)) return nullptr;
+        if (!register_block(live, now)) return nullptr;
       }
     }
   }
@@ -201,7 +204,7 @@ void* allocate_block(std::size_t bytes, std::size_t room, std::size_t alignment,
     ++g_stats.cache_misses;
     // The span is free for the taking until we carve it; it was made to fit.
     live = g_arena.carve(seg, need, alignment);
-    if (live == nullptr || !register_block(live, bytes, now)) return nullptr;
+    if (live == nullptr || !register_block(live, now)) return nullptr;
     was_zeroed = true;
   }
   live->zeroed = false;
@@ -241,7 +244,7 @@ std::size_t huge_usable_size(const void* p) {
   return seg == nullptr ? 0 : seg->usable();
 }
 
-void* huge_reallocate(void* p, std::size_t bytes, bool* unknown) {
+void* huge_reallocate(void* p, std::size_t bytes, bool* unknown, HugeHints* hints) {
   if (bytes > kMaxRequest) return nullptr;
   const std::size_t need = granules_for(bytes);
   std::size_t keep = 0;
@@ -262,21 +265,25 @@ void* huge_reallocate(void* p, std::size_t bytes, bool* unknown) {
     bool in_place = true;
     if (want < seg->bytes) {
       g_arena.shrink_in_place(seg, want, os::monotonic_ms());
+      bump_layout_epoch();
     } else if (want > seg->bytes) {
       in_place = g_arena.grow_in_place(seg, want);
     }
     if (in_place) {
-      account_resize(seg, old_bytes, bytes);
+      account_resize(seg, old_bytes);
+      if (hints != nullptr) hints->remember(p, seg->usable(), g_huge_layout_epoch.load(std::memory_order_relaxed));
       return p;
     }
-    keep = seg->requested < bytes ? seg->requested : bytes;
+    // Everything the block may hold moves: its bytes up to its usable end
+    // (the program may have grown it in place, unseen, within them).
+    keep = seg->usable() < bytes ? seg->usable() : bytes;
     if (remappable(seg) && need > kHugeDedicatedAbove) {
       g_registry.remove(p);
       to_remap = seg;
     }
   }
   if (to_remap != nullptr) {
-    void* moved = remap_block(to_remap, need, bytes);
+    void* moved = remap_block(to_remap, need);
     if (moved != nullptr) return moved;
     LockGuard guard(g_lock);
     g_registry.insert(to_remap);

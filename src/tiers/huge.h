@@ -20,6 +20,7 @@
 // is one, and are copied otherwise (at most 16 MiB).
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -41,13 +42,44 @@ bool huge_free(void* p);
 // Usable bytes of the live huge block starting at p, or 0 if there is none.
 std::size_t huge_usable_size(const void* p);
 
+// Counts every change that can make a huge block's usable size smaller or
+// its address another block's: frees, shrinks and moves. Bumped under the
+// huge lock; read with one load.
+extern std::atomic<std::uint64_t> g_huge_layout_epoch;
+
+// A thread's recent huge blocks and their usable bytes, so that realloc of
+// a block growing a few bytes at a time (a string appended to) is answered
+// without the lock. An entry holds while the layout epoch has not moved
+// since it was written. A cache, not a record: a miss only costs the locked
+// path, so its size is a choice (one slot per pointer hash), not a limit.
+class HugeHints {
+ public:
+  bool fits(const void* p, std::size_t bytes) const {
+    const Entry& e = entries_[slot_of(p)];
+    return e.user == p && bytes <= e.usable && e.epoch == g_huge_layout_epoch.load(std::memory_order_acquire);
+  }
+  void remember(const void* p, std::size_t usable, std::uint64_t epoch) { entries_[slot_of(p)] = {p, usable, epoch}; }
+
+ private:
+  static constexpr unsigned kEntries = 32;
+  struct Entry {
+    const void* user;
+    std::size_t usable;
+    std::uint64_t epoch;
+  };
+  // Huge blocks start on 64 KiB granules.
+  static unsigned slot_of(const void* p) { return static_cast<unsigned>(reinterpret_cast<std::uintptr_t>(p) >> 16) % kEntries; }
+  Entry entries_[kEntries] = {};
+};
+
 // Resizes in place when it can (shrinking, or growing into the free range
 // after the block or, for a block with a span of its own, with mremap);
 // otherwise moves the block, by mremap when it has a span of its own and by
 // copying when not. Returns the block's new address, or null (p still
 // valid) when memory is exhausted, or when p is not a live huge block, in
-// which case *unknown is set (it is left alone otherwise).
-void* huge_reallocate(void* p, std::size_t bytes, bool* unknown);
+// which case *unknown is set (it is left alone otherwise). A block resized
+// in place is noted in `hints` (when not null).
+void* huge_reallocate(void* p, std::size_t bytes, bool* unknown, HugeHints* hints);
 
 // Purges free ranges and unmaps free spans per the delays; `force` does all
 // now. Returns bytes purged or released.
@@ -58,7 +90,6 @@ struct HugeStats {
   std::uint64_t frees = 0;
   std::uint64_t live_blocks = 0;
   std::uint64_t live_bytes = 0;        // mapped bytes of live blocks
-  std::uint64_t requested_bytes = 0;   // what the program asked for, live blocks
   std::uint64_t cached_blocks = 0;     // free ranges in the spans
   std::uint64_t cached_bytes = 0;      // their bytes
   std::uint64_t spans = 0;

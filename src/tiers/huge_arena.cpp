@@ -167,7 +167,6 @@ HugeSegment* HugeArena::release_block(HugeSegment* seg, std::uint64_t now_ms) {
   seg->state = State::kFree;
   seg->zeroed = false;
   seg->user = nullptr;
-  seg->requested = 0;
   seg->freed_at_ms = now_ms;
   add_free(seg);
   return merge_free_neighbours(seg);

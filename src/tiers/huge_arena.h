@@ -50,7 +50,6 @@ struct HugeSegment {
   bool zeroed = false;              // free and reads as zero (purged or never touched)
   std::uint64_t freed_at_ms = 0;    // free: when it last became free or was purged
   void* user = nullptr;             // live: the block's address (registry key)
-  std::size_t requested = 0;        // live: what the program asked for
   HugeSegment* bucket_next = nullptr;  // registry chain, or the spare-record chain
   ListLinks<HugeSegment> span_links;   // address order within the span
   ListLinks<HugeSegment> free_links;   // the arena's free list

@@ -34,6 +34,7 @@
 #include "base/counter.h"
 #include "base/intrusive_list.h"
 #include "numa/topology.h"
+#include "tiers/huge.h"
 #include "tiers/room_index.h"
 #include "tiers/size_classes.h"
 #include "tiers/superslab.h"
@@ -100,6 +101,8 @@ class ThreadHeap {
 
   // The thread cache; the fast path reads and writes it directly.
   Bin bins[kClassCount];
+  // Huge blocks this heap's thread resized lately (realloc's lock-free case).
+  HugeHints huge_hints;
 
   // --- owner-only slow paths ------------------------------------------------
   // Fills the bin of class c; returns false when no memory could be had.

@@ -29,7 +29,9 @@ TEST(Pages, MapAlignedGives2MiBAlignedUsableMemory) {
     const Region r = map_aligned(4 * kSuperSlabBytes, policy, nullptr, nullptr);
     ASSERT_NE(r.base, nullptr);
     EXPECT_EQ(reinterpret_cast<std::uintptr_t>(r.base) % kSuperSlabBytes, 0u);
-    if (policy == HugePagePolicy::kOff) EXPECT_EQ(r.backing, Backing::kPlain);
+    if (policy == HugePagePolicy::kOff) {
+      EXPECT_EQ(r.backing, Backing::kPlain);
+    }
     auto* bytes = static_cast<unsigned char*>(r.base);
     bytes[0] = 1;
     bytes[4 * kSuperSlabBytes - 1] = 2;

@@ -77,7 +77,7 @@ TEST_F(HugeTest, ReallocGrowsAndShrinksKeepingContents) {
   for (std::size_t i = 0; i < size; ++i) p[i] = static_cast<unsigned char>(i * 31);
   for (std::size_t next : {std::size_t{7} << 20, std::size_t{33} << 20, std::size_t{3} << 20}) {
     bool unknown = false;
-    auto* q = static_cast<unsigned char*>(huge_reallocate(p, next, &unknown));
+    auto* q = static_cast<unsigned char*>(huge_reallocate(p, next, &unknown, nullptr));
     EXPECT_FALSE(unknown);
     ASSERT_NE(q, nullptr);
     const std::size_t keep = size < next ? size : next;
@@ -95,7 +95,7 @@ TEST_F(HugeTest, ReallocOfAFreedBlockIsReportedUnknown) {
   ASSERT_NE(p, nullptr);
   ASSERT_TRUE(huge_free(p));
   bool unknown = false;
-  EXPECT_EQ(huge_reallocate(p, 4 << 20, &unknown), nullptr);
+  EXPECT_EQ(huge_reallocate(p, 4 << 20, &unknown, nullptr), nullptr);
   EXPECT_TRUE(unknown);
 }
 
@@ -104,10 +104,58 @@ TEST_F(HugeTest, SmallGrowthStaysInPlace) {
   ASSERT_NE(p, nullptr);
   bool unknown = false;
   for (std::size_t n = (1 << 20) + 32; n < (std::size_t{1} << 20) + 4096; n += 16) {
-    ASSERT_EQ(huge_reallocate(p, n, &unknown), p) << n;
+    ASSERT_EQ(huge_reallocate(p, n, &unknown, nullptr), p) << n;
   }
   EXPECT_FALSE(unknown);
   EXPECT_TRUE(huge_free(p));
+}
+
+TEST_F(HugeTest, HintsAnswerGrowthWithinTheBlockUntilAnyBlockIsFreedShrunkOrMoved) {
+  HugeHints hints;
+  auto* p = static_cast<char*>(huge_allocate((1 << 20) + 16, kMinAlignment, false));
+  ASSERT_NE(p, nullptr);
+  EXPECT_FALSE(hints.fits(p, (1 << 20) + 32)) << "nothing noted yet";
+  bool unknown = false;
+  ASSERT_EQ(huge_reallocate(p, (1 << 20) + 32, &unknown, &hints), p);
+  const std::size_t usable = huge_usable_size(p);
+  EXPECT_TRUE(hints.fits(p, usable));
+  EXPECT_FALSE(hints.fits(p, usable + 1)) << "past its end the lock decides";
+  EXPECT_FALSE(hints.fits(p + kHugeGranule, 64)) << "another address";
+
+  // Freeing any other block may make room for a block at a noted address:
+  // every hint is void.
+  void* other = huge_allocate(2 << 20, kMinAlignment, false);
+  ASSERT_NE(other, nullptr);
+  EXPECT_TRUE(hints.fits(p, usable)) << "a new block changes nothing noted";
+  ASSERT_TRUE(huge_free(other));
+  EXPECT_FALSE(hints.fits(p, usable));
+
+  // A shrink voids them too: the block's end moved back.
+  ASSERT_EQ(huge_reallocate(p, (1 << 20) + 64, &unknown, &hints), p);
+  EXPECT_TRUE(hints.fits(p, (1 << 20) + 64));
+  ASSERT_EQ(huge_reallocate(p, 300 << 10, &unknown, &hints), p);
+  EXPECT_FALSE(hints.fits(p, (1 << 20) + 64));
+  EXPECT_FALSE(unknown);
+  EXPECT_TRUE(huge_free(p));
+  EXPECT_FALSE(hints.fits(p, 300 << 10));
+}
+
+TEST_F(HugeTest, AMoveCarriesEverythingUpToTheUsableEnd) {
+  // Bytes written past the size last asked for, within the usable size
+  // (where a lock-free realloc may have let the program grow), move too.
+  HugeHints hints;
+  auto* p = static_cast<unsigned char*>(huge_allocate(300 << 10, kMinAlignment, false));
+  ASSERT_NE(p, nullptr);
+  const std::size_t usable = huge_usable_size(p);
+  for (std::size_t i = 0; i < usable; ++i) p[i] = static_cast<unsigned char>(i * 7);
+  // Keep the range after it busy, so that growing must move.
+  void* neighbour = huge_allocate(300 << 10, kMinAlignment, false);
+  bool unknown = false;
+  auto* q = static_cast<unsigned char*>(huge_reallocate(p, 8 << 20, &unknown, &hints));
+  ASSERT_NE(q, nullptr);
+  for (std::size_t i = 0; i < usable; i += 257) ASSERT_EQ(q[i], static_cast<unsigned char>(i * 7)) << i;
+  EXPECT_TRUE(huge_free(q));
+  EXPECT_TRUE(huge_free(neighbour));
 }
 
 TEST_F(HugeTest, RegistryGrowsPastItsFirstTable) {
