@@ -259,11 +259,12 @@ void* huge_reallocate(void* p, std::size_t bytes, bool* unknown, HugeHints* hint
     const std::size_t offset = static_cast<std::size_t>(static_cast<char*>(p) - seg->base);
     const std::size_t want = offset + need;
     const std::size_t old_bytes = seg->bytes;
-    // A shrink that finds no record for the tail keeps the block as it is.
-    // Most calls of a string growing step by step stay within the block's
-    // granules: nothing to do there, not even to read the clock.
+    // A block keeps its end unless it shrinks to half or less: a string
+    // growing step by step asks for a little more than it holds, within
+    // the room its last move gave it, and must keep that room. (A shrink
+    // that finds no record for the tail keeps the block as it is.)
     bool in_place = true;
-    if (want < seg->bytes) {
+    if (want <= seg->bytes / 2) {
       g_arena.shrink_in_place(seg, want, os::monotonic_ms());
       bump_layout_epoch();
     } else if (want > seg->bytes) {

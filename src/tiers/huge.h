@@ -55,21 +55,36 @@ extern std::atomic<std::uint64_t> g_huge_layout_epoch;
 class HugeHints {
  public:
   bool fits(const void* p, std::size_t bytes) const {
-    const Entry& e = entries_[slot_of(p)];
+    const Entry* set = set_of(p);
+    const Entry& e = set[0].user == p ? set[0] : set[1];
     return e.user == p && bytes <= e.usable && e.epoch == g_huge_layout_epoch.load(std::memory_order_acquire);
   }
-  void remember(const void* p, std::size_t usable, std::uint64_t epoch) { entries_[slot_of(p)] = {p, usable, epoch}; }
+  void remember(const void* p, std::size_t usable, std::uint64_t epoch) {
+    Entry* set = set_of(p);
+    // The newest goes first; the other one of the pair stays second.
+    if (set[0].user != p) set[1] = set[0];
+    set[0] = {p, usable, epoch};
+  }
 
  private:
-  static constexpr unsigned kEntries = 32;
+  // Two ways a set: a few buffers growing side by side (vectors, strings
+  // of one request) share sets now and then, and must not evict each other
+  // on every call.
+  static constexpr unsigned kSets = 32;
   struct Entry {
     const void* user;
     std::size_t usable;
     std::uint64_t epoch;
   };
-  // Huge blocks start on 64 KiB granules.
-  static unsigned slot_of(const void* p) { return static_cast<unsigned>(reinterpret_cast<std::uintptr_t>(p) >> 16) % kEntries; }
-  Entry entries_[kEntries] = {};
+  // Huge blocks start on 64 KiB granules; the multiply spreads neighbours
+  // (blocks cut one after another from a span) over the sets.
+  Entry* set_of(const void* p) { return entries_ + 2 * set_index(p); }
+  const Entry* set_of(const void* p) const { return entries_ + 2 * set_index(p); }
+  static unsigned set_index(const void* p) {
+    const std::uint64_t granule = reinterpret_cast<std::uintptr_t>(p) >> 16;
+    return static_cast<unsigned>((granule * 0x9e3779b97f4a7c15ull) >> 59);  // top 5 bits: 32 sets
+  }
+  Entry entries_[2 * kSets] = {};
 };
 
 // Resizes in place when it can (shrinking, or growing into the free range
