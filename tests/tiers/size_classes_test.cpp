@@ -10,7 +10,9 @@ TEST(SizeClasses, EveryRequestGetsTheSmallestFittingClass) {
     const SizeClass c = class_of(n);
     ASSERT_LT(c, kClassCount);
     ASSERT_GE(block_size(c), n) << n;
-    if (c > 0) ASSERT_LT(block_size(c - 1), n) << n;
+    if (c > 0) {
+      ASSERT_LT(block_size(c - 1), n) << n;
+    }
   }
 }
 
@@ -21,8 +23,12 @@ TEST(SizeClasses, BlockSizesGrowAndWasteIsBounded) {
     ASSERT_GT(b, prev);
     // Four classes per doubling: a request just above prev wastes < 25%
     // (the 16 B steps below 128 B: at most 15 bytes).
-    if (b > 128) EXPECT_LE((b - prev - 1) * 4, b) << b;
-    if (c > 0) EXPECT_EQ(b % 16, 0u) << "every class but the first keeps 16-byte alignment";
+    if (b > 128) {
+      EXPECT_LE((b - prev - 1) * 4, b) << b;
+    }
+    if (c > 0) {
+      EXPECT_EQ(b % 16, 0u) << "every class but the first keeps 16-byte alignment";
+    }
   }
   EXPECT_EQ(block_size(0), 8u);
   EXPECT_EQ(block_size(kClassCount - 1), kMaxSlabBlock);
@@ -35,7 +41,9 @@ TEST(SizeClasses, SlabsHoldBlocksWithLittleWaste) {
     ASSERT_GE(bytes / b, 1u);
     EXPECT_LE(units_per_slab(static_cast<SizeClass>(c)), 16u);
     EXPECT_LE((bytes % b) * 8, bytes) << "class " << c << " wastes more than 1/8 of its slab";
-    if (b <= 8192) EXPECT_GE(bytes / b, 8u);
+    if (b <= 8192) {
+      EXPECT_GE(bytes / b, 8u);
+    }
   }
 }
 
