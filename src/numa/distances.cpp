@@ -1,11 +1,7 @@
 #include "numa/distances.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
-
 #include "base/format.h"
+#include "os/small_file.h"
 
 namespace hakmem::numa {
 
@@ -22,14 +18,7 @@ bool read_distance_row(std::uint32_t node, std::uint32_t* row, std::uint32_t cou
   path.str("/sys/devices/system/node/node").dec(node).str("/distance").ch('\0');
   // Up to 4 characters a distance ("254 "): 4 KiB holds 1024 of them.
   char buf[4 * NodeMask::kMaxNodes + 1];
-  const int saved = errno;
-  const int fd = ::open(path.view().data(), O_RDONLY | O_CLOEXEC);
-  long n = -1;
-  if (fd >= 0) {
-    n = ::read(fd, buf, sizeof(buf) - 1);
-    ::close(fd);
-  }
-  errno = saved;
+  const long n = os::read_small_file(path.view().data(), buf, sizeof(buf));
   return n > 0 && parse_distance_row(std::string_view(buf, static_cast<std::size_t>(n)), row, count) > 0;
 }
 

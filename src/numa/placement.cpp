@@ -1,6 +1,5 @@
 #include "numa/placement.h"
 
-#include <fcntl.h>
 #include <numaif.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -10,6 +9,7 @@
 
 #include "base/format.h"
 #include "numa/distances.h"
+#include "os/small_file.h"
 
 namespace hakmem::numa {
 
@@ -18,27 +18,16 @@ namespace {
 constinit Placement g_placement;
 constinit std::atomic<std::uint32_t> g_interleave_next{0};
 
-// Reads a small file into buf (NUL-terminated); returns its length or -1.
-long read_small_file(const char* path, char* buf, std::size_t size) {
-  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  const long n = ::read(fd, buf, size - 1);
-  ::close(fd);
-  if (n < 0) return -1;
-  buf[n] = '\0';
-  return n;
-}
-
 bool read_node_list(const char* path, NodeMask* out) {
   char buf[4096];
-  const long n = read_small_file(path, buf, sizeof(buf));
+  const long n = os::read_small_file(path, buf, sizeof(buf));
   return n > 0 && out->parse_list(std::string_view(buf, static_cast<std::size_t>(n)));
 }
 
 // Mems_allowed from /proc/self/status: the cpuset's memory nodes.
 bool read_mems_allowed(NodeMask* out) {
   char buf[8192];
-  const long n = read_small_file("/proc/self/status", buf, sizeof(buf));
+  const long n = os::read_small_file("/proc/self/status", buf, sizeof(buf));
   if (n <= 0) return false;
   const std::string_view text(buf, static_cast<std::size_t>(n));
   constexpr std::string_view kKey = "\nMems_allowed:";

@@ -3,8 +3,8 @@
 #include <sched.h>
 
 #include <cerrno>
-#include <fcntl.h>
-#include <unistd.h>
+
+#include "os/small_file.h"
 
 namespace hakmem::numa {
 
@@ -38,20 +38,14 @@ std::uint32_t node_count_from_list(const char* text, std::uint32_t length) {
 }
 
 void init_topology() {
-  const int saved = errno;
   std::uint32_t count = 1;
-  int fd = ::open("/sys/devices/system/node/possible", O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    char buf[256];
-    ssize_t n = ::read(fd, buf, sizeof(buf));
-    ::close(fd);
-    if (n > 0) {
-      const std::uint32_t parsed = node_count_from_list(buf, static_cast<std::uint32_t>(n));
-      if (parsed > 0) count = parsed;
-    }
+  char buf[256];
+  const long n = os::read_small_file("/sys/devices/system/node/possible", buf, sizeof(buf));
+  if (n > 0) {
+    const std::uint32_t parsed = node_count_from_list(buf, static_cast<std::uint32_t>(n));
+    if (parsed > 0) count = parsed;
   }
   g_node_count = count;
-  errno = saved;
 }
 
 std::uint32_t node_count() { return g_node_count; }

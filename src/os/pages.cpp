@@ -10,6 +10,7 @@
 
 #include "base/bits.h"
 #include "base/constants.h"
+#include "os/small_file.h"
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23  // Linux 5.14; older headers lack it
@@ -185,13 +186,9 @@ void* remap(void* addr, std::size_t old_bytes, std::size_t new_bytes, void* targ
 }
 
 bool hugetlb_pages_available() {
-  KeepErrno keep;
-  int fd = ::open("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
   char buf[32];
-  ssize_t n = ::read(fd, buf, sizeof(buf));
-  ::close(fd);
-  return n > 0 && !(n >= 1 && buf[0] == '0' && (n == 1 || buf[1] == '\n'));
+  const long n = read_small_file("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages", buf, sizeof(buf));
+  return n > 0 && !(buf[0] == '0' && (n == 1 || buf[1] == '\n'));
 }
 
 }  // namespace hakmem::os

@@ -376,6 +376,7 @@ TEST(HkmTrim, MallocTrimLowersResidentMemory) {
     GTEST_SKIP() << "hugetlb pages are reserved on this machine";
   }
   const std::vector<void*> blocks = allocate_touched(kTrimBlockBytes, 0x77);
+  ASSERT_EQ(blocks.size(), kTrimTotalBytes / kTrimBlockBytes);
   const std::size_t peak = resident_bytes();
   ASSERT_GT(peak, kTrimTotalBytes);
   for (void* p : blocks) free(p);
@@ -393,6 +394,7 @@ TEST(HkmTrim, MallocTrimGivesBackThePagesOfFreeBlocksAmongLiveOnes) {
   // empties. Only the pages inside the free blocks can go back.
   constexpr std::size_t kBlock = 20 * kKiB;
   const std::vector<void*> blocks = allocate_touched(kBlock, 0x3c);
+  ASSERT_EQ(blocks.size(), kTrimTotalBytes / kBlock);
   const std::size_t peak = resident_bytes();
   std::vector<void*> live;
   for (std::size_t i = 0; i < blocks.size(); ++i) {
@@ -409,6 +411,7 @@ TEST(HkmTrim, MallocTrimGivesBackThePagesOfFreeBlocksAmongLiveOnes) {
   // The live blocks kept their contents, and the freed places serve again.
   for (void* p : live) EXPECT_EQ(first_byte_not(p, kBlock, 0x3c), kBlock);
   const std::vector<void*> again = allocate_touched(kBlock, 0x4d);
+  ASSERT_EQ(again.size(), kTrimTotalBytes / kBlock);
   for (void* p : live) EXPECT_EQ(first_byte_not(p, kBlock, 0x3c), kBlock);
   for (void* p : again) EXPECT_EQ(first_byte_not(p, kBlock, 0x4d), kBlock);
   for (void* p : again) free(p);
