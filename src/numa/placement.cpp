@@ -24,8 +24,10 @@ bool read_node_list(const char* path, NodeMask* out) {
   return n > 0 && out->parse_list(std::string_view(buf, static_cast<std::size_t>(n)));
 }
 
-// Mems_allowed from /proc/self/status: the cpuset's memory nodes.
-bool read_mems_allowed(NodeMask* out) {
+// Mems_allowed from /proc/self/status: the cpuset's memory nodes. The
+// fallback of read_mems_allowed (the kernel formats the whole status file,
+// some 50 lines, for this one).
+bool read_mems_allowed_from_status(NodeMask* out) {
   char buf[8192];
   const long n = os::read_small_file("/proc/self/status", buf, sizeof(buf));
   if (n <= 0) return false;
@@ -41,6 +43,21 @@ bool read_mems_allowed(NodeMask* out) {
   const std::size_t end = rest.find('\n');
   if (end != std::string_view::npos) rest.remove_suffix(rest.size() - end);
   return out->parse_hex_groups(rest);
+}
+
+// The cpuset's memory nodes, from get_mempolicy(MPOL_F_MEMS_ALLOWED): one
+// system call, the same set /proc/self/status shows as Mems_allowed.
+bool read_mems_allowed(NodeMask* out) {
+  const int saved = errno;
+  NodeMask mask;
+  const long r = syscall(SYS_get_mempolicy, nullptr, mask.words(), static_cast<unsigned long>(NodeMask::kMaxNodes),
+                         nullptr, MPOL_F_MEMS_ALLOWED);
+  errno = saved;
+  if (r == 0 && !mask.empty()) {
+    *out = mask;
+    return true;
+  }
+  return read_mems_allowed_from_status(out);
 }
 
 bool process_has_memory_policy() {
@@ -142,10 +159,15 @@ void init_placement(const PlacementRequest* requested, const char* variable, con
   in.requested = requested;
   const std::uint32_t count = node_count();
   NodeMask usable = NodeMask::first_n(count);
-  NodeMask listed;
-  if (read_node_list("/sys/devices/system/node/online", &listed)) usable = usable & listed;
-  if (read_node_list("/sys/devices/system/node/has_memory", &listed)) usable = usable & listed;
-  if (read_mems_allowed(&listed)) usable = usable & listed;
+  // One possible node (most machines): it is online, has memory and is the
+  // cpuset's, or the process could not run. Nothing to read: every process
+  // pays for this start-up, short ones most.
+  if (count > 1) {
+    NodeMask listed;
+    if (read_node_list("/sys/devices/system/node/online", &listed)) usable = usable & listed;
+    if (read_node_list("/sys/devices/system/node/has_memory", &listed)) usable = usable & listed;
+    if (read_mems_allowed(&listed)) usable = usable & listed;
+  }
   if (usable.empty()) usable.add(0);  // a machine that says nothing is one node
   in.usable = usable;
   in.process_has_policy = count > 1 && process_has_memory_policy();
