@@ -1,5 +1,6 @@
 #include "tiers/node_pool.h"
 
+#include <atomic>
 #include <new>
 
 #include "config/options.h"
@@ -41,7 +42,8 @@ NodePool& node_pool(numa::NodeId node) { return g_pools[node.value < g_pool_coun
 std::uint32_t node_pool_count() { return g_pool_count; }
 
 // Under HAKMEM_HUGEPAGES=auto, SuperSlabs get THP advice only once the
-// process holds this much, and only for small blocks: a transparent huge page
+// process holds this much (mapped, the untouched reserves not counted), and
+// only for small blocks: a transparent huge page
 // is faulted in whole, so for a small heap (most processes: shells, build
 // tools), or for large blocks of which a program may touch only the first
 // pages, huge pages would mostly add RSS; a big heap of small blocks fills
@@ -49,44 +51,67 @@ std::uint32_t node_pool_count() { return g_pool_count; }
 // choice and are used from the first SuperSlab.
 constexpr std::uint64_t kThpFromMappedBytes = std::uint64_t{32} << 20;
 
+namespace {
+
+// The reserves of every pool, in bytes: mapped but never touched.
+constinit std::atomic<std::uint64_t> g_reserved_bytes{0};
+
+// Whether a SuperSlab for small (dense) or large blocks gets THP advice now
+// (under hugetlb, for when no reserved huge page is left: the fallback).
+bool wants_thp(os::HugePagePolicy policy, bool dense) {
+  if (policy == os::HugePagePolicy::kThp || policy == os::HugePagePolicy::kHugetlb) return true;
+  if (policy != os::HugePagePolicy::kAuto || !dense) return false;
+  // The two counters move one after the other: never trust a difference
+  // that would be negative.
+  const std::uint64_t mapped = os::os_stats().mapped_bytes.get();
+  const std::uint64_t reserved = g_reserved_bytes.load(std::memory_order_relaxed);
+  return mapped > reserved && mapped - reserved >= kThpFromMappedBytes;
+}
+
+}  // namespace
+
 SuperSlab* NodePool::take_fresh(bool dense) {
   const os::HugePagePolicy policy = config::options().huge_pages;
   char* base = nullptr;
   os::Backing backing = os::Backing::kPlain;
   {
     LockGuard guard(lock_);
-    if (reserve_left_ == 0) {
-      // Batch size: half what the pool has handed out, from 1 to kMaxBatch.
-      // hugetlb pages are populated when mapped: one at a time.
-      std::uint64_t batch = mapped_ / 2;
+    Reserve& reserve = reserves_[dense ? 1 : 0];
+    if (reserve.left == 0) {
+      // Batch size: as many as this reserve has handed out (its share of the
+      // pool doubles), from 1 to kMaxBatch. hugetlb pages are populated when
+      // mapped: one at a time.
+      std::uint64_t batch = reserve.handed_out;
       if (batch < 1 || policy == os::HugePagePolicy::kHugetlb) batch = 1;
       if (batch > kMaxBatch) batch = kMaxBatch;
       numa::NodeId node = node_;
       const std::size_t bytes = batch * kSuperSlabBytes;
-      // No THP advice at map time: whether a SuperSlab gets it depends on
-      // its first use (below).
-      const os::Region r = os::map_aligned(bytes, policy, bind_before_touch, &node, 0);
+      // The advice, when due, covers the whole batch: one call.
+      const std::size_t advise = wants_thp(policy, dense) ? os::kAdviseAll : 0;
+      const os::Region r = os::map_aligned(bytes, policy, bind_before_touch, &node, advise);
       if (r.base == nullptr) return nullptr;
       if (!chunk_map().set(r.base, bytes, ChunkKind::kSuperSlab)) {
         chunk_map().clear(r.base, bytes);
         os::release(r.base, bytes);
         return nullptr;
       }
-      reserve_next_ = static_cast<char*>(r.base);
-      reserve_left_ = static_cast<std::uint32_t>(batch);
-      reserve_backing_ = r.backing;
+      reserve.next = static_cast<char*>(r.base);
+      reserve.left = static_cast<std::uint32_t>(batch);
+      reserve.backing = r.backing;
+      g_reserved_bytes.fetch_add(bytes, std::memory_order_relaxed);
     }
-    base = reserve_next_;
-    backing = reserve_backing_;
-    reserve_next_ += kSuperSlabBytes;
-    --reserve_left_;
+    base = reserve.next;
+    backing = reserve.backing;
+    reserve.next += kSuperSlabBytes;
+    --reserve.left;
+    ++reserve.handed_out;
+    g_reserved_bytes.fetch_sub(kSuperSlabBytes, std::memory_order_relaxed);
     ++mapped_;
   }
-  const bool advise_thp = backing == os::Backing::kPlain &&
-                          (policy == os::HugePagePolicy::kThp ||
-                           (policy == os::HugePagePolicy::kAuto && dense &&
-                            os::os_stats().mapped_bytes.get() >= kThpFromMappedBytes));
-  if (advise_thp && os::advise_huge_pages(base, kSuperSlabBytes)) backing = os::Backing::kThp;
+  // A batch mapped before the pool was big enough for THP: advise this one.
+  if (backing == os::Backing::kPlain && wants_thp(policy, dense) && os::advise_huge_pages(base, kSuperSlabBytes)) {
+    backing = os::Backing::kThp;
+  }
   return SuperSlab::format(base, node_, backing);
 }
 
@@ -169,22 +194,25 @@ void NodePool::decay(bool force) {
     LockGuard guard(lock_);
     ++released_;
   }
-  if (force) release_reserve();
+  if (force) release_reserves();
 }
 
-void NodePool::release_reserve() {
-  char* base = nullptr;
-  std::size_t bytes = 0;
-  {
-    LockGuard guard(lock_);
-    base = reserve_next_;
-    bytes = std::size_t{reserve_left_} * kSuperSlabBytes;
-    reserve_next_ = nullptr;
-    reserve_left_ = 0;
+void NodePool::release_reserves() {
+  for (unsigned i = 0; i < 2; ++i) {
+    char* base = nullptr;
+    std::size_t bytes = 0;
+    {
+      LockGuard guard(lock_);
+      base = reserves_[i].next;
+      bytes = std::size_t{reserves_[i].left} * kSuperSlabBytes;
+      reserves_[i].next = nullptr;
+      reserves_[i].left = 0;
+      g_reserved_bytes.fetch_sub(bytes, std::memory_order_relaxed);
+    }
+    if (bytes == 0) continue;
+    chunk_map().clear(base, bytes);
+    os::release(base, bytes);
   }
-  if (bytes == 0) return;
-  chunk_map().clear(base, bytes);
-  os::release(base, bytes);
 }
 
 NodePool::Stats NodePool::stats() const {
@@ -196,7 +224,7 @@ NodePool::Stats NodePool::stats() const {
   s.superslabs_live = mapped_ - released_;
   s.superslabs_dirty = dirty_.size();
   s.superslabs_clean = clean_.size();
-  s.superslabs_reserved = reserve_left_;
+  s.superslabs_reserved = reserves_[0].left + reserves_[1].left;
   return s;
 }
 

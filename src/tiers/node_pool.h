@@ -26,7 +26,7 @@ namespace hakmem::tiers {
 class NodePool {
  public:
   static constexpr std::uint64_t kReleaseAfterPurgedMs = 10'000;
-  static constexpr std::uint32_t kMaxBatch = 16;
+  static constexpr std::uint32_t kMaxBatch = 32;
 
   constexpr NodePool() = default;
   void init(numa::NodeId node) { node_ = node; }
@@ -37,11 +37,16 @@ class NodePool {
   // fill up (a fresh SuperSlab may then get transparent huge pages); large
   // blocks are often touched sparsely.
   //
-  // New mappings come in batches that grow with the pool (1 SuperSlab while
-  // it holds few, up to kMaxBatch): the SuperSlabs of a batch not yet used
-  // are the reserve, address space whose pages were never touched and so
-  // cost no memory. A heap that grows to its high-water mark in steps then
-  // makes a few mmap calls in all, rather than two per SuperSlab.
+  // New mappings come in batches that grow with the pool (1 SuperSlab at
+  // first, then as many as the reserve has handed out, up to kMaxBatch): the
+  // SuperSlabs of a batch not yet used are a reserve, address space whose
+  // pages were never touched and so cost no memory. A heap that grows to
+  // its high-water mark in steps then makes a few mmap calls in all, rather
+  // than two per SuperSlab, and one that creeps past it now and then (a
+  // random mix of sizes sets a new record every few thousand cycles) finds
+  // room already mapped instead of making a system call in its steady state.
+  // Dense and sparse SuperSlabs have a reserve each, so that a batch for
+  // small blocks can take its THP advice in one call when it is mapped.
   SuperSlab* acquire(ThreadHeap* owner, bool dense) HAKMEM_EXCLUDES(lock_);
   // Takes back a SuperSlab whose units are all free.
   void release(SuperSlab* ss) HAKMEM_EXCLUDES(lock_);
@@ -70,11 +75,20 @@ class NodePool {
  private:
   using List = IntrusiveList<SuperSlab, &SuperSlab::links>;
 
-  // Formats the next SuperSlab of the reserve, mapping a new batch when it
-  // is empty.
+  // A batch mapped together, not yet handed out: `left` SuperSlabs from
+  // `next` on, untouched.
+  struct Reserve {
+    char* next = nullptr;
+    std::uint32_t left = 0;
+    os::Backing backing = os::Backing::kPlain;
+    std::uint64_t handed_out = 0;  // ever, from this reserve: sizes its batches
+  };
+
+  // Formats the next SuperSlab of the dense or the sparse reserve, mapping
+  // a new batch when it is empty.
   SuperSlab* take_fresh(bool dense) HAKMEM_EXCLUDES(lock_);
-  // Unmaps the reserve.
-  void release_reserve() HAKMEM_EXCLUDES(lock_);
+  // Unmaps both reserves.
+  void release_reserves() HAKMEM_EXCLUDES(lock_);
   void unmap(SuperSlab* ss);
 
   mutable FutexLock lock_{LockRank::kNodePool};
@@ -84,10 +98,8 @@ class NodePool {
   std::uint64_t mapped_ HAKMEM_GUARDED_BY(lock_) = 0;
   std::uint64_t released_ HAKMEM_GUARDED_BY(lock_) = 0;
   std::uint64_t purged_ HAKMEM_GUARDED_BY(lock_) = 0;
-  // The reserve: reserve_left_ SuperSlabs from reserve_next_ on, untouched.
-  char* reserve_next_ HAKMEM_GUARDED_BY(lock_) = nullptr;
-  std::uint32_t reserve_left_ HAKMEM_GUARDED_BY(lock_) = 0;
-  os::Backing reserve_backing_ HAKMEM_GUARDED_BY(lock_) = os::Backing::kPlain;
+  // [0]: for large blocks (sparse), [1]: for small blocks (dense).
+  Reserve reserves_[2] HAKMEM_GUARDED_BY(lock_);
 };
 
 // The pools, one per possible node, sized from the machine at init.

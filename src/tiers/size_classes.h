@@ -13,7 +13,7 @@
 // Tiers (the names used in stats):
 //   tiny   8 B .. 1 KiB     one 64 KiB slab unit per slab
 //   mid    1 KiB .. 32 KiB  slabs of one or more units, at least 4 blocks
-//   large  32 KiB .. 256 KiB  slabs of up to 16 units holding few blocks
+//   large  32 KiB .. 256 KiB  slabs of 1 to 5 units holding 1 to 4 blocks
 //   huge   above 256 KiB      cut from shared spans on 64 KiB granules
 #pragma once
 
@@ -61,14 +61,18 @@ constexpr std::size_t compute_block_size(SizeClass c) {
 }
 
 // Slab units (64 KiB each) per slab of class c: one for tiny and small mid
-// classes; for bigger blocks, the fewest units that hold enough blocks with
-// at most 1/8 of the slab left over.
+// classes; for bigger blocks, the fewest units that hold enough blocks (4
+// for mid classes, 1 for large ones) with at most 1/8 of the slab left over.
+// Large slabs stay short (1 to 5 units): a slab needs its units in one run,
+// and slabs of 10 to 16 units left SuperSlabs with a third of their units
+// free in runs too short for them, so a heap kept mapping new ones long
+// after its working set had stopped growing.
 constexpr unsigned compute_units_per_slab(SizeClass c) {
   const std::size_t b = compute_block_size(c);
   if (b <= 8 * 1024) return 1;
   const std::size_t max_units = 16;
   const std::size_t max_blocks_in_max = max_units * kSlabUnitBytes / b;
-  const std::size_t want_blocks = max_blocks_in_max < 4 ? max_blocks_in_max : 4;
+  const std::size_t want_blocks = b > kMaxMidBlock ? 1 : max_blocks_in_max < 4 ? max_blocks_in_max : 4;
   for (std::size_t u = 1; u <= max_units; ++u) {
     const std::size_t bytes = u * kSlabUnitBytes;
     const std::size_t blocks = bytes / b;

@@ -36,17 +36,25 @@ int SuperSlab::find_free_run(unsigned count, std::size_t block_bytes) const {
   const std::size_t full = count * kSlabUnitBytes / block_bytes;
   const std::size_t short_by_header = (count * kSlabUnitBytes - kSuperSlabHeaderBytes) / block_bytes;
   const bool unit0_ok = short_by_header * 8 >= full * 7 && short_by_header > 0;
-  // Bit u of `starts` says units u .. u+len-1 are free; each step doubles
-  // len (at most to count), so this takes log2(count) steps, not a loop
-  // over every position. Runs cannot pass unit 31: shifts bring in zeros.
-  std::uint32_t starts = free_units_;
-  for (unsigned len = 1; len < count && starts != 0;) {
-    const unsigned step = len < count - len ? len : count - len;
-    starts &= starts >> step;
-    len += step;
+  // Best fit: the shortest run of free units that holds the slab, so that
+  // long runs stay whole for slabs of many units. At most 16 runs in 32 units.
+  int best = -1;
+  unsigned best_len = kUnitsPerSuperSlab + 1;
+  std::uint32_t rest = free_units_;
+  while (rest != 0) {
+    const unsigned begin = static_cast<unsigned>(__builtin_ctz(rest));
+    const std::uint32_t from_begin = rest >> begin;
+    const unsigned len = from_begin == kAllUnits >> begin ? kUnitsPerSuperSlab - begin
+                                                           : static_cast<unsigned>(__builtin_ctz(~from_begin));
+    rest = begin + len >= 32 ? 0u : rest & (~0u << (begin + len));
+    const unsigned start = begin == 0 && !unit0_ok ? 1 : begin;
+    const unsigned usable = len - (start - begin);
+    if (usable >= count && usable < best_len) {
+      best = static_cast<int>(start);
+      best_len = usable;
+    }
   }
-  if (!unit0_ok) starts &= ~1u;
-  return starts == 0 ? -1 : __builtin_ctz(starts);
+  return best;
 }
 
 Slab& SuperSlab::carve_slab(unsigned first, unsigned count, SizeClass size_class, ThreadHeap* owner) {

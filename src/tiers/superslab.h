@@ -86,7 +86,8 @@ class SuperSlab {
 
   // Finds `count` consecutive free units usable for a slab whose blocks are
   // `block_bytes` (unit 0 is shorter, as it holds this header, and is used
-  // only where that costs little). Returns the first unit, or -1.
+  // only where that costs little), in the shortest run of free units that
+  // holds them (best fit). Returns the first unit, or -1.
   int find_free_run(unsigned count, std::size_t block_bytes) const;
   // Marks the units as a slab of `size_class` owned by `owner`.
   Slab& carve_slab(unsigned first, unsigned count, SizeClass size_class, ThreadHeap* owner);

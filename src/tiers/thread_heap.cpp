@@ -201,7 +201,7 @@ void ThreadHeap::return_block(void* block) {
   }
   // Keep a small-block class's last slab even when empty: a class that
   // empties and refills in a loop must not give units back and take them
-  // again on every turn. Large slabs (up to 1 MiB of units) go back at once.
+  // again on every turn. Large slabs (up to 320 KiB of units) go back at once.
   if (head.used == 0 && (cs.partial.size() > 1 || tier_of(head.size_class) == Tier::kLarge)) release_slab(head);
 }
 

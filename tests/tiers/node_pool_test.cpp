@@ -28,13 +28,13 @@ TEST(NodePool, NewSuperSlabsComeInGrowingBatches) {
     taken.push_back(ss);
   }
   const std::uint64_t maps = os::os_stats().map_calls.get() - maps_before;
-  // Each batch is half the SuperSlabs handed out so far (at least 1):
-  // 1, 1, 1, 1, 2, 3, 4, 6, 9, 14 cover 42 in ten mappings (each may take
-  // a second mmap when the kernel's first answer is misaligned).
-  EXPECT_LE(maps, 20u) << "not one mapping per SuperSlab";
+  // Each batch is as many SuperSlabs as the reserve has handed out (at
+  // least 1): 1, 1, 2, 4, 8, 16, 32 cover 64 in seven mappings (each may
+  // take a second mmap when the kernel's first answer is misaligned).
+  EXPECT_LE(maps, 14u) << "not one mapping per SuperSlab";
   const NodePool::Stats s = pool.stats();
   EXPECT_EQ(s.superslabs_mapped, 40u);
-  EXPECT_EQ(s.superslabs_reserved, 2u);
+  EXPECT_EQ(s.superslabs_reserved, 24u);
 
   for (SuperSlab* ss : taken) pool.release(ss);
   pool.decay(true);
@@ -42,6 +42,35 @@ TEST(NodePool, NewSuperSlabsComeInGrowingBatches) {
   EXPECT_EQ(after.superslabs_live, 0u);
   EXPECT_EQ(after.superslabs_reserved, 0u) << "a forced decay unmaps the reserve too";
   EXPECT_EQ(chunk_map().kind_of(taken.front()), ChunkKind::kForeign);
+}
+
+TEST(NodePool, SmallAndLargeBlocksHaveAReserveEach) {
+  ensure_initialized();
+  NodePool pool;
+  pool.init(numa::NodeId{0});
+  std::vector<SuperSlab*> dense;
+  for (int i = 0; i < 4; ++i) dense.push_back(pool.acquire(kOwner, true));
+  // Dense batches 1, 1, 2: the reserve is empty after the fourth.
+  EXPECT_EQ(pool.stats().superslabs_reserved, 0u);
+  const std::uint64_t maps_before = os::os_stats().map_calls.get();
+  SuperSlab* sparse = pool.acquire(kOwner, false);
+  ASSERT_NE(sparse, nullptr);
+  EXPECT_GE(os::os_stats().map_calls.get() - maps_before, 1u) << "the sparse reserve maps its own first batch";
+  // Its batch is sized by its own count (1), not by the dense SuperSlabs.
+  EXPECT_EQ(pool.stats().superslabs_reserved, 0u);
+  SuperSlab* next_dense = pool.acquire(kOwner, true);
+  ASSERT_NE(next_dense, nullptr);
+  EXPECT_EQ(pool.stats().superslabs_reserved, 3u) << "the fifth dense SuperSlab starts a batch of 4";
+  for (SuperSlab* ss : dense) {
+    ASSERT_NE(ss, nullptr);
+    EXPECT_NE(ss, sparse);
+    pool.release(ss);
+  }
+  pool.release(sparse);
+  pool.release(next_dense);
+  pool.decay(true);
+  EXPECT_EQ(pool.stats().superslabs_reserved, 0u);
+  EXPECT_EQ(pool.stats().superslabs_live, 0u);
 }
 
 TEST(NodePool, ReleasedSuperSlabsAreReusedBeforeTheReserve) {

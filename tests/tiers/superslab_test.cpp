@@ -27,14 +27,28 @@ TEST_F(SuperSlabTest, HeaderFitsBeforeTheFirstBlocksAndIsPageAligned) {
   EXPECT_GE(kSuperSlabHeaderBytes, sizeof(SuperSlab));
 }
 
-// The first run of `count` free units, unit 0 allowed or not, by brute force.
-int first_free_run(std::uint32_t free_mask, unsigned count, bool unit0_ok) {
-  for (unsigned first = unit0_ok ? 0 : 1; first + count <= kUnitsPerSuperSlab; ++first) {
-    bool all = true;
-    for (unsigned u = first; u < first + count; ++u) all = all && ((free_mask >> u) & 1u) != 0;
-    if (all) return static_cast<int>(first);
+// Where a slab of `count` units goes, by brute force: the start of the
+// shortest maximal run of free units that holds it (unit 0 allowed or not),
+// the lowest such run on a tie; -1 if none does.
+int best_free_run(std::uint32_t free_mask, unsigned count, bool unit0_ok) {
+  int best = -1;
+  unsigned best_len = kUnitsPerSuperSlab + 1;
+  unsigned u = 0;
+  while (u < kUnitsPerSuperSlab) {
+    if (((free_mask >> u) & 1u) == 0) {
+      ++u;
+      continue;
+    }
+    unsigned end = u;
+    while (end < kUnitsPerSuperSlab && ((free_mask >> end) & 1u) != 0) ++end;
+    const unsigned start = u == 0 && !unit0_ok ? 1 : u;
+    if (end >= start + count && end - start < best_len) {
+      best = static_cast<int>(start);
+      best_len = end - start;
+    }
+    u = end;
   }
-  return -1;
+  return best;
 }
 
 TEST_F(SuperSlabTest, FreeRunsAreFoundWhereverTheFreeUnitsLie) {
@@ -52,8 +66,8 @@ TEST_F(SuperSlabTest, FreeRunsAreFoundWhereverTheFreeUnitsLie) {
     }
     const std::uint32_t mask = ss_->free_unit_mask();
     for (unsigned count = 1; count <= kUnitsPerSuperSlab; ++count) {
-      ASSERT_EQ(ss_->find_free_run(count, 64), first_free_run(mask, count, true)) << mask << " " << count;
-      ASSERT_EQ(ss_->find_free_run(count, 62 * 1024), first_free_run(mask, count, count > 1))
+      ASSERT_EQ(ss_->find_free_run(count, 64), best_free_run(mask, count, true)) << mask << " " << count;
+      ASSERT_EQ(ss_->find_free_run(count, 62 * 1024), best_free_run(mask, count, count > 1))
           << mask << " " << count;
     }
     for (unsigned u = 0; u < kUnitsPerSuperSlab; ++u) {
@@ -62,6 +76,17 @@ TEST_F(SuperSlabTest, FreeRunsAreFoundWhereverTheFreeUnitsLie) {
     }
     ASSERT_TRUE(ss_->all_units_free());
   }
+}
+
+TEST_F(SuperSlabTest, ASlabTakesTheTightestHoleAndLeavesTheLongRunWhole) {
+  const SizeClass small = class_of(64);
+  // Units 0-3 used, 4-5 free (a hole of 2), 6 used, 7-31 free (a run of 25).
+  for (unsigned u : {0u, 1u, 2u, 3u, 6u}) ss_->carve_slab(u, 1, small, owner_);
+  EXPECT_EQ(ss_->find_free_run(1, 64), 4) << "the hole, not the long run";
+  EXPECT_EQ(ss_->find_free_run(2, 64), 4);
+  EXPECT_EQ(ss_->find_free_run(3, 64), 7) << "only the long run holds three";
+  EXPECT_EQ(ss_->find_free_run(25, 64), 7);
+  EXPECT_EQ(ss_->find_free_run(26, 64), -1);
 }
 
 TEST_F(SuperSlabTest, CarveAndReleaseSlabsOfSeveralUnits) {
