@@ -14,6 +14,7 @@
 #include "tiers/bootstrap.h"
 #include "tiers/huge.h"
 #include "tiers/node_pool.h"
+#include "tiers/slab_pages.h"
 #include "tiers/stats.h"
 
 namespace hakmem::tiers {
@@ -87,6 +88,9 @@ const Slab& check_small_free(void* p) {
   if (static_cast<char*>(p) < begin || offset % bs != 0 || offset / bs >= head.capacity) {
     report_misuse("invalid free (not the start of a block)", p, &unit);
   }
+  // A parked block (slab_pages.h) is free, its page purged: its mark is gone
+  // with the page, but the slab's page mask still tells.
+  if (block_is_parked(p)) report_misuse("double free", p, &unit);
   if (unit.size_class != 0) {
     auto* words = static_cast<std::uintptr_t*>(p);
     if (words[1] == (kFreedCanary ^ reinterpret_cast<std::uintptr_t>(p))) report_misuse("double free", p, &unit);
@@ -99,7 +103,8 @@ const Slab& check_small_free(void* p) {
 void check_small_live(void* p) {
   const Slab& unit = SuperSlab::unit_slab(p);
   const auto* words = static_cast<const std::uintptr_t*>(p);
-  if (unit.size_class != 0 && words[1] == (kFreedCanary ^ reinterpret_cast<std::uintptr_t>(p))) {
+  if (block_is_parked(p) ||
+      (unit.size_class != 0 && words[1] == (kFreedCanary ^ reinterpret_cast<std::uintptr_t>(p)))) {
     report_misuse("realloc of a freed pointer", p, &unit);
   }
 }

@@ -75,6 +75,8 @@ Slab& SuperSlab::carve_slab(unsigned first, unsigned count, SizeClass size_class
   head.capacity = static_cast<std::uint32_t>((slab_end(head) - slab_begin(head)) / block_size(size_class));
   head.used = 0;
   head.carved = 0;
+  head.parked = 0;
+  head.purged_pages.store(0, std::memory_order_relaxed);
   head.free_list = nullptr;
   head.on_full_list = false;
   HAKMEM_ASSERT(head.capacity > 0);
@@ -91,7 +93,8 @@ void SuperSlab::release_slab(Slab& head) {
     s.state = Slab::State::kFree;
     s.head_unit = static_cast<std::uint8_t>(u);
     s.unit_count = 0;
-    s.capacity = s.used = s.carved = 0;
+    s.capacity = s.used = s.carved = s.parked = 0;
+    s.purged_pages.store(0, std::memory_order_relaxed);
     s.free_list = nullptr;
   }
   const std::uint32_t mask = (count >= 32 ? kAllUnits : ((1u << count) - 1)) << first;

@@ -14,12 +14,15 @@
 // block is live, so the read needs no synchronisation of its own.
 //
 // INVARIANTS of a slab (head unit), checked by ThreadHeap::check_invariants():
-//   used <= carved <= capacity;
-//   blocks on free_list == carved - used (a block waiting in the owner's
-//   remote inbox still counts as used: the slab has not got it back);
+//   used + parked <= carved <= capacity;
+//   blocks on free_list == carved - used - parked (a block waiting in the
+//   owner's remote inbox still counts as used: the slab has not got it back);
+//   the parked blocks are exactly the blocks that overlap a purged page
+//   (slab_pages.h);
 //   the slab is on its class's full list iff it has no free block.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -48,13 +51,21 @@ struct alignas(64) Slab {  // 64 bytes: the free path indexes the array with a s
   std::uint32_t capacity = 0;   // blocks that fit
   std::uint32_t used = 0;       // blocks out of the slab: in a thread cache, with the program, or in the inbox
   std::uint32_t carved = 0;     // blocks cut from fresh memory so far, in address order
+  std::uint32_t parked = 0;     // free blocks off the free list, their pages purged (slab_pages.h)
+  // Which of the unit's 16 small pages are purged, their blocks parked.
+  // Written by the owner; read (relaxed) by checked builds' free, from any
+  // thread, to catch a free of a parked block.
+  std::atomic<std::uint16_t> purged_pages{0};
   bool on_full_list = false;
   void* free_list = nullptr;    // blocks given back, singly linked through their first word
   ListLinks<Slab> links;        // the owner's partial or full list for size_class
 
   bool is_empty() const { return used == 0; }
-  bool has_free_block() const { return free_list != nullptr || carved < capacity; }
+  bool has_free_block() const { return free_list != nullptr || carved < capacity || parked != 0; }
+  // Blocks on the free list.
+  std::uint32_t listed_free() const { return carved - used - parked; }
 };
+static_assert(sizeof(Slab) == 64);
 
 class SuperSlab {
  public:

@@ -11,6 +11,7 @@
 #include "os/meta_arena.h"
 #include "os/pages.h"
 #include "tiers/node_pool.h"
+#include "tiers/slab_pages.h"
 
 namespace hakmem::tiers {
 
@@ -123,14 +124,16 @@ void ThreadHeap::take_blocks(SizeClass c, std::uint32_t want) {
       s = new_slab(c);
       if (s == nullptr) break;
     }
+    // Blocks whose pages trim purged come back when the rest are gone.
+    if (s->free_list == nullptr && s->parked != 0) unpark_blocks(*SuperSlab::of(s), *s);
     // A slab's whole free list fits the bin: splice it in without walking it
-    // (its length is known: carved - used). Walking a list of blocks freed in
-    // random order costs a cache miss per block.
-    const std::uint32_t free_blocks = s->carved - s->used;
+    // (its length is known). Walking a list of blocks freed in random order
+    // costs a cache miss per block.
+    const std::uint32_t free_blocks = s->listed_free();
     if (b.head == nullptr && free_blocks != 0 && free_blocks <= cs.capacity) {
       b.head = s->free_list;
       s->free_list = nullptr;
-      s->used = s->carved;
+      s->used += free_blocks;
       got += free_blocks;
     }
     while (got < want && s->free_list != nullptr) {
@@ -314,8 +317,16 @@ std::size_t ThreadHeap::purge_free_block_pages(SizeClass c) {
   // stay resident until its whole slab empties: programs that free most of
   // a phase's blocks at random keep most of that phase's memory.
   const std::size_t bs = block_size(c);
-  if (bs <= kOsPageBytes) return 0;  // no block holds a whole page past its link
   std::size_t purged = 0;
+  if (bs <= kOsPageBytes) {
+    // No block holds a whole page past its link: the pages whose blocks
+    // are all free go instead (slab_pages.h).
+    for (Slab* s = classes_[c].partial.front(); s != nullptr; s = SlabList::next(s)) {
+      SuperSlab* ss = SuperSlab::of(s);
+      if (slab_pages_parkable(*ss, *s)) purged += park_free_pages(*ss, *s);
+    }
+    return purged;
+  }
   for (Slab* s = classes_[c].partial.front(); s != nullptr; s = SlabList::next(s)) {
     if (SuperSlab::of(s)->backing() == os::Backing::kHugetlb) continue;
     for (void* block = s->free_list; block != nullptr; block = *static_cast<void**>(block)) {
@@ -367,13 +378,15 @@ bool ThreadHeap::check_invariants() const {
       const SlabList& list = pass == 0 ? cs.partial : cs.full;
       for (const Slab* s = list.front(); s != nullptr; s = SlabList::next(s)) {
         if (s->owner != this || s->state != Slab::State::kHead || s->size_class != c) return false;
-        if (s->used > s->carved || s->carved > s->capacity) return false;
+        if (s->used + s->parked > s->carved || s->carved > s->capacity) return false;
+        if (s->parked != count_blocks_on_purged_pages(*SuperSlab::of(s), *s)) return false;
         std::uint32_t free_blocks = 0;
         for (void* p = s->free_list; p != nullptr; p = *static_cast<void**>(p)) {
           if (&SuperSlab::head_slab(p) != s) return false;
+          if (block_is_parked(p)) return false;
           if (++free_blocks > s->capacity) return false;
         }
-        if (free_blocks != s->carved - s->used) return false;
+        if (free_blocks != s->listed_free()) return false;
         if (s->on_full_list != (pass == 1) || s->on_full_list == s->has_free_block()) return false;
       }
     }

@@ -89,6 +89,23 @@ TEST_F(CheckedMisuse, DoubleFreeOfABlockDeepInTheCacheAborts) {
       "double free");
 }
 
+// After malloc_trim the freed block's page is purged and the block parked
+// off its slab's free list (src/tiers/slab_pages.h): its freed-block mark
+// went with the page, and the slab's record of purged pages must catch it.
+TEST_F(CheckedMisuse, DoubleFreeOfABlockWhosePageTrimPurgedAborts) {
+  EXPECT_DEATH(
+      {
+        // 512 blocks of 64 B fill 8 pages; one stays live so the slab does
+        // not empty and go back whole.
+        void* blocks[512];
+        for (void*& b : blocks) b = malloc(64);
+        for (int i = 1; i < 512; ++i) free(blocks[i]);
+        malloc_trim(0);
+        free(opaque_pointer(blocks[300]));
+      },
+      "double free");
+}
+
 TEST_F(CheckedMisuse, DoubleFreeThroughDeleteAborts) {
   EXPECT_DEATH(
       {
