@@ -1,17 +1,25 @@
 // Process-level hooks of the preload layer: fork handlers and the statistics
 // report at exit.
 //
-// Layer: preload. The allocator itself needs no constructor (it initialises
+// Layer: preload. The allocator itself needs no constructor: it initialises
 // on its first call, whenever that comes, even before this library's
-// constructors run); these hooks only need to be in place before main.
+// constructors run. A process that never allocates (true, test, many of a
+// shell script's helpers) thus pays for the library's loading and nothing
+// else: no topology file read, no metadata mapped. Only a process started
+// with HAKMEM_* settings initialises here, so that a setting's warning, the
+// verbose listing and the report's copy of stderr come at start-up.
 #include <fcntl.h>
 #include <pthread.h>
 #include <unistd.h>
+
+#include <cstring>
 
 #include "base/attributes.h"
 #include "config/options.h"
 #include "tiers/heap_registry.h"
 #include "tiers/stats.h"
+
+extern char** environ;
 
 namespace hakmem::preload {
 
@@ -19,7 +27,12 @@ namespace {
 
 // fork() in a multithreaded process: take every allocator lock in rank order
 // so that the child starts with consistent pools and can allocate at once.
-void fork_prepare() { tiers::prepare_fork(); }
+// The allocator is initialised first (or another thread's init waited for),
+// so that no child starts with an init half done by a thread it lacks.
+void fork_prepare() {
+  tiers::ensure_initialized();
+  tiers::prepare_fork();
+}
 void fork_parent() { tiers::after_fork_parent(); }
 void fork_child() { tiers::after_fork_child(); }
 
@@ -27,9 +40,21 @@ void fork_child() { tiers::after_fork_child(); }
 // many programs (GNU coreutils among them) close stderr before they exit.
 // Close-on-exec, so programs this one starts do not inherit it.
 int g_report_fd = -1;
+bool g_report_at_exit = false;
+
+// Whether the environment holds any HAKMEM_* variable. Reads environ
+// directly: no allocation, no system call.
+bool environment_has_settings() {
+  if (environ == nullptr) return false;
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (std::strncmp(*e, "HAKMEM_", 7) == 0) return true;
+  }
+  return false;
+}
 
 __attribute__((constructor(101))) void install_process_hooks() {
-  if (tiers::ensure_initialized() && config::options().print_stats_at_exit) {
+  if (environment_has_settings() && tiers::ensure_initialized() && config::options().print_stats_at_exit) {
+    g_report_at_exit = true;
     g_report_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
   }
   pthread_atfork(fork_prepare, fork_parent, fork_child);
@@ -38,7 +63,7 @@ __attribute__((constructor(101))) void install_process_hooks() {
 // Runs after main's atexit handlers and after the destructors of every
 // library loaded after us, so the report includes them.
 __attribute__((destructor(101))) void report_at_exit() {
-  if (!tiers::ensure_initialized() || !config::options().print_stats_at_exit) return;
+  if (!g_report_at_exit) return;
   tiers::Snapshot s;
   tiers::take_snapshot(&s);
   tiers::print_snapshot(s, g_report_fd >= 0 ? g_report_fd : STDERR_FILENO);

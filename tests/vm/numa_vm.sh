@@ -24,7 +24,7 @@
 # pool the guest cannot fill), with a one-line reason; 2 for a wrong option;
 # 1 when the guest stopped before the command ended.
 #
-# Needs qemu-system-x86, busybox-static and cpio (installed when missing)
+# Needs qemu-system-x86, busybox-static, cpio and numactl (installed when missing)
 # and the kernel of Debian's linux-image-cloud-amd64 (downloaded once into
 # the cache, $HAKMEM_VM_CACHE or ~/.cache/hakmem-numa-vm; nothing is
 # installed into /boot). The cloud kernel has NUMA, ACPI SRAT/SLIT and the
@@ -70,6 +70,8 @@ as_root() { if [[ $EUID -eq 0 ]]; then "$@"; else sudo -n "$@"; fi; }
 missing=()
 command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86)
 command -v cpio >/dev/null || missing+=(cpio)
+# The guest runs the host's numactl (the placement test's --membind case).
+command -v numactl >/dev/null || missing+=(numactl)
 if ! file -L "$(command -v busybox 2>/dev/null || echo /nonexistent)" 2>/dev/null | grep -q 'statically linked'; then
   missing+=(busybox-static)
 fi
