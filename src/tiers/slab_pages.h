@@ -6,11 +6,12 @@
 // without this a program that frees most of a phase's small blocks at
 // random keeps most of the phase's memory: a 4 KiB page of 500-byte blocks
 // with one live neighbour is free bar one block, but its slab is not empty.
-// Trim (malloc_trim, hkmctl trim, idle heaps) finds every page of a slab
-// whose blocks are all free, purges it (MADV_DONTNEED), and parks those
-// blocks: they leave the free list, since their links were in the purged
-// page and now read as zero. When the slab's free list runs dry, its parked
-// blocks are linked back in, and the first write faults a zeroed page in.
+// Trim (malloc_trim, hkm_trim, idle heaps) and the idle look of a size
+// class (thread_heap.h) find every page of a slab whose blocks are all
+// free, purge it (MADV_DONTNEED), and park those blocks: they leave the
+// free list, since their links were in the purged page and now read as
+// zero. When the slab's free list runs dry, its parked blocks are linked
+// back in, and the first write faults a zeroed page in.
 //
 // Only slabs of one unit with blocks of at most one small page take part:
 // bigger blocks have whole pages inside them, which

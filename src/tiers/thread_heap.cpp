@@ -84,11 +84,23 @@ void ThreadHeap::collect_idle_bins() {
     // Idle: neither allocated from nor refilled since the last look.
     const std::uint64_t allocs = bins[c].allocs.get();
     const std::uint64_t refills = cs.refills.get();
-    if (allocs == cs.allocs_at_gc && refills == cs.refills_at_gc && cached_blocks(c) > 0) {
+    const bool idle = allocs == cs.allocs_at_gc && refills == cs.refills_at_gc;
+    if (idle && cached_blocks(c) > 0) {
       flush(c, 0);
       if (cs.capacity > 1) set_capacity(c, cs.capacity / 2);
       update_free_limit(c);
     }
+    // Pages are given back only once the program has stopped freeing the
+    // class's blocks too, so that a wave of frees is purged when it is over,
+    // not part-way through.
+    const std::uint64_t frees = bins[c].frees.get();
+    if (idle && frees == cs.frees_at_gc) {
+      if (!cs.idle_pages_purged) purge_idle_class(c);
+      cs.idle_pages_purged = true;
+    } else {
+      cs.idle_pages_purged = false;
+    }
+    cs.frees_at_gc = frees;
     cs.allocs_at_gc = allocs;
     cs.refills_at_gc = refills;
   }
@@ -308,32 +320,69 @@ void ThreadHeap::flush_all() {
   }
 }
 
-std::size_t ThreadHeap::purge_free_block_pages(SizeClass c) {
+std::size_t ThreadHeap::purge_slab_free_pages(Slab& s) {
+  SuperSlab* ss = SuperSlab::of(&s);
+  const std::size_t bs = block_size(s.size_class);
+  // No block of a page or less holds a whole page past its link: the pages
+  // whose blocks are all free go instead, their blocks parked.
+  if (bs <= kOsPageBytes) return slab_pages_parkable(*ss, s) ? park_free_pages(*ss, s) : 0;
+  // Purging pieces of a hugetlb page is not possible.
+  if (ss->backing() == os::Backing::kHugetlb) return 0;
   // A free block keeps its first 16 bytes (the free-list link, and in
   // checked builds the freed-block canary); every whole page after them
   // holds nothing anyone reads until the block is handed out again, when it
-  // comes back zeroed on first touch. Slabs hold blocks of one class for
-  // good, so without this the pages of a block freed among live neighbours
-  // stay resident until its whole slab empties: programs that free most of
-  // a phase's blocks at random keep most of that phase's memory.
-  const std::size_t bs = block_size(c);
+  // comes back zeroed on first touch.
   std::size_t purged = 0;
-  if (bs <= kOsPageBytes) {
-    // No block holds a whole page past its link: the pages whose blocks
-    // are all free go instead (slab_pages.h).
-    for (Slab* s = classes_[c].partial.front(); s != nullptr; s = SlabList::next(s)) {
-      SuperSlab* ss = SuperSlab::of(s);
-      if (slab_pages_parkable(*ss, *s)) purged += park_free_pages(*ss, *s);
-    }
-    return purged;
+  for (void* block = s.free_list; block != nullptr; block = *static_cast<void**>(block)) {
+    const std::uintptr_t begin = align_up(reinterpret_cast<std::uintptr_t>(block) + 16, kOsPageBytes);
+    const std::uintptr_t end = align_down(reinterpret_cast<std::uintptr_t>(block) + bs, kOsPageBytes);
+    if (end > begin && os::purge(reinterpret_cast<void*>(begin), end - begin)) purged += end - begin;
   }
-  for (Slab* s = classes_[c].partial.front(); s != nullptr; s = SlabList::next(s)) {
-    if (SuperSlab::of(s)->backing() == os::Backing::kHugetlb) continue;
-    for (void* block = s->free_list; block != nullptr; block = *static_cast<void**>(block)) {
-      const std::uintptr_t begin = align_up(reinterpret_cast<std::uintptr_t>(block) + 16, kOsPageBytes);
-      const std::uintptr_t end = align_down(reinterpret_cast<std::uintptr_t>(block) + bs, kOsPageBytes);
-      if (end > begin && os::purge(reinterpret_cast<void*>(begin), end - begin)) purged += end - begin;
+  return purged;
+}
+
+std::size_t ThreadHeap::purge_free_block_pages(SizeClass c) {
+  // Slabs hold blocks of one class for good, so without this the pages of
+  // a block freed among live neighbours stay resident until its whole slab
+  // empties: programs that free most of a phase's blocks at random keep
+  // most of that phase's memory.
+  std::size_t purged = 0;
+  for (Slab* s = classes_[c].partial.front(); s != nullptr; s = SlabList::next(s)) purged += purge_slab_free_pages(*s);
+  return purged;
+}
+
+namespace {
+
+// Whether an idle class's slab is worth a purge scan. For blocks of a page
+// or less, a page is free only when each of the k blocks on it is, which
+// for a slab with a share u of its blocks in use is about (1 - u)^k, or
+// e^(-uk), of its pages: scanning where that is under about 1/8 (uk > 2)
+// walks the free list for next to nothing (a page of 64-byte blocks with
+// one in ten still live is almost never free). A bigger free block always
+// has pages of its own, so half the blocks free is enough.
+bool worth_purging(const Slab& s) {
+  if (s.carved == 0 || s.used == s.carved) return false;
+  const std::size_t bs = block_size(s.size_class);
+  if (bs > kOsPageBytes) return 2 * std::uint64_t{s.used} <= s.carved;
+  const std::uint64_t blocks_per_page = kOsPageBytes / bs + 1;  // one more straddles a page edge
+  return s.used * blocks_per_page <= 2 * std::uint64_t{s.carved};
+}
+
+}  // namespace
+
+std::size_t ThreadHeap::purge_idle_class(SizeClass c) {
+  std::size_t purged = 0;
+  ClassState& cs = classes_[c];
+  for (Slab* s = cs.partial.front(); s != nullptr;) {
+    Slab* next = SlabList::next(s);
+    // The empty slab a class keeps for its next turn: an idle class has no
+    // turn coming.
+    if (s->used == 0) {
+      release_slab(*s);
+    } else if (worth_purging(*s)) {
+      purged += purge_slab_free_pages(*s);
     }
+    s = next;
   }
   return purged;
 }
@@ -350,24 +399,27 @@ std::size_t ThreadHeap::release_free_memory(bool purge) {
   }
   if (!purge) return 0;
   std::size_t purged = 0;
-  room_.for_each([&purged](SuperSlab* ss) {
-    // Purging pieces of a hugetlb page is not possible; its pages stay.
-    if (ss->backing() == os::Backing::kHugetlb) return;
-    std::uint32_t mask = ss->dirty_unit_mask();
-    while (mask != 0) {
-      // Purge each run of consecutive dirty free units with one call.
-      const unsigned first = static_cast<unsigned>(__builtin_ctz(mask));
-      unsigned end = first;
-      while (end < kUnitsPerSuperSlab && ((mask >> end) & 1u) != 0) ++end;
-      char* from = ss->purgeable_begin(first);
-      char* to = ss->purgeable_end(end - 1);
-      if (os::purge(from, static_cast<std::size_t>(to - from))) purged += static_cast<std::size_t>(to - from);
-      const std::uint32_t run = (end - first >= 32 ? 0xffffffffu : ((1u << (end - first)) - 1)) << first;
-      ss->mark_units_purged(run);
-      mask &= ~run;
-    }
-  });
+  room_.for_each([&purged](SuperSlab* ss) { purged += purge_free_units(*ss, ss->dirty_unit_mask()); });
   for (unsigned c = 0; c < kClassCount; ++c) purged += purge_free_block_pages(static_cast<SizeClass>(c));
+  return purged;
+}
+
+std::size_t ThreadHeap::purge_free_units(SuperSlab& ss, std::uint32_t mask) {
+  // Purging pieces of a hugetlb page is not possible; its pages stay.
+  if (ss.backing() == os::Backing::kHugetlb) return 0;
+  std::size_t purged = 0;
+  while (mask != 0) {
+    // Purge each run of consecutive units with one call.
+    const unsigned first = static_cast<unsigned>(__builtin_ctz(mask));
+    unsigned end = first;
+    while (end < kUnitsPerSuperSlab && ((mask >> end) & 1u) != 0) ++end;
+    char* from = ss.purgeable_begin(first);
+    char* to = ss.purgeable_end(end - 1);
+    if (os::purge(from, static_cast<std::size_t>(to - from))) purged += static_cast<std::size_t>(to - from);
+    const std::uint32_t run = (end - first >= 32 ? 0xffffffffu : ((1u << (end - first)) - 1)) << first;
+    ss.mark_units_purged(run);
+    mask &= ~run;
+  }
   return purged;
 }
 

@@ -24,6 +24,13 @@
 // flushed entirely and its capacity halved, which makes room in the heap's
 // budget for the classes in use. A bin over its capacity flushes its oldest
 // half back to the slabs.
+//
+// IDLE CLASSES GIVE PAGES BACK: a tiny or mid class still idle at the next
+// look (its bin already flushed) purges the pages of its slabs that hold
+// only free blocks, once per idle spell. A program that frees most of a
+// phase's blocks and moves on to other sizes thus returns that memory while
+// it runs, not only at malloc_trim; classes in use are never touched, so a
+// warm steady state makes no madvise call.
 #pragma once
 
 #include <atomic>
@@ -66,6 +73,7 @@ struct ClassState {
   std::uint32_t max_capacity = 0;
   std::uint64_t allocs_at_gc = 0;   // Bin::allocs at the last idle check
   std::uint64_t refills_at_gc = 0;  // refills at the last idle check
+  std::uint64_t frees_at_gc = 0;    // Bin::frees at the last idle check
   SlabList partial;             // slabs with a free block; refills take the front
   SlabList full;                // slabs without one
   LocalCounter remote_frees;    // blocks of this class this thread freed to other heaps
@@ -73,6 +81,9 @@ struct ClassState {
   LocalCounter flushes;
   LocalCounter slabs_carved;
   LocalCounter slabs_released;
+  // The class's free pages were purged at its current idle spell (see
+  // collect_idle_bins); cleared when the class is used again.
+  bool idle_pages_purged = false;
 };
 
 class ThreadHeap {
@@ -117,7 +128,9 @@ class ThreadHeap {
   // of free units in SuperSlabs the heap keeps, and the whole pages inside
   // the free blocks of its slabs. Returns bytes purged.
   std::size_t release_free_memory(bool purge);
-  // The whole pages inside the free blocks of class c's partial slabs.
+  // The pages of class c's partial slabs that hold only free blocks (for
+  // blocks of a page or less: parked, slab_pages.h) or lie inside one free
+  // block (bigger blocks). Returns bytes purged.
   std::size_t purge_free_block_pages(SizeClass c);
   // Blocks currently in the bin of class c.
   std::uint64_t cached_blocks(SizeClass c) const;
@@ -183,6 +196,10 @@ class ThreadHeap {
   void update_free_limit(SizeClass c);
   void note_slow_event();
   void collect_idle_bins();
+  std::size_t purge_slab_free_pages(Slab& s);
+  std::size_t purge_idle_class(SizeClass c);
+  // Purges the units of `mask` (free ones of ss) with one call per run.
+  static std::size_t purge_free_units(SuperSlab& ss, std::uint32_t mask);
   void set_capacity(SizeClass c, std::uint32_t capacity);
 
   // Remote frees waiting to be handed over, by owner. A direct-mapped cache,

@@ -14,18 +14,11 @@
 
 #include "tiers/allocator.h"
 #include "tiers/heap_registry.h"
+#include "residency.h"
 #include "tiers/thread_heap.h"
 
 namespace hakmem::tiers {
 namespace {
-
-// Whether the small page holding p is resident (mincore).
-bool resident(const void* p) {
-  auto page = reinterpret_cast<std::uintptr_t>(p) & ~(std::uintptr_t{kOsPageBytes} - 1);
-  unsigned char v = 0;
-  EXPECT_EQ(mincore(reinterpret_cast<void*>(page), kOsPageBytes, &v), 0);
-  return (v & 1u) != 0;
-}
 
 std::size_t first_byte_not(const void* p, std::size_t n, int value) {
   const auto* b = static_cast<const unsigned char*>(p);

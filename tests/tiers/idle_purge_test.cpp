@@ -1,0 +1,163 @@
+// The pages an idle class gives back while the program runs (ThreadHeap's
+// idle look, thread_heap.h): no trim call anywhere here. Each test runs on a
+// thread of its own, frees most of one class's blocks, then works another
+// class until the idle looks have come round, and checks which pages went.
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "tiers/allocator.h"
+#include "tiers/heap_registry.h"
+#include "tiers/slab_pages.h"
+#include "residency.h"
+#include "tiers/thread_heap.h"
+
+namespace hakmem::tiers {
+namespace {
+
+bool holds(const void* p, std::size_t n, int value) {
+  const auto* b = static_cast<const unsigned char*>(p);
+  return std::all_of(b, b + n, [value](unsigned char x) { return x == static_cast<unsigned char>(value); });
+}
+
+std::vector<void*> allocate_written(std::size_t size, std::size_t count, int value) {
+  std::vector<void*> blocks;
+  for (std::size_t i = 0; i < count; ++i) {
+    void* p = allocate(size);
+    if (p == nullptr) break;
+    std::memset(p, value, size);
+    blocks.push_back(p);
+  }
+  return blocks;
+}
+
+// Keeps every tenth block (in address order) and frees the rest.
+std::vector<void*> keep_one_in_ten(std::vector<void*> blocks) {
+  std::sort(blocks.begin(), blocks.end());
+  std::vector<void*> live;
+  for (std::size_t i = 0; i < blocks.size(); ++i) {
+    if (i % 10 == 0) {
+      live.push_back(blocks[i]);
+    } else {
+      deallocate(blocks[i]);
+    }
+  }
+  return live;
+}
+
+// Bursts of another class, each bigger than its bin can hold, so that every
+// burst refills and flushes: the slow-path events the idle looks count.
+void work_another_class(std::size_t size, int bursts) {
+  std::vector<void*> burst(256);
+  for (int b = 0; b < bursts; ++b) {
+    for (void*& p : burst) p = allocate(size);
+    for (void* p : burst) deallocate(p);
+  }
+}
+
+// Some ten idle looks' worth of events (a burst of 256 blocks of 16 KiB,
+// four times what their bin may hold, refills and flushes a dozen times).
+constexpr int kEnoughBursts = 200;
+
+TEST(IdlePurge, AnIdleClassParksThePagesOfItsFreeBlocks) {
+  std::thread([] {
+    ThreadHeap& h = *attach_current_thread();
+    constexpr std::size_t kSize = 640;
+    std::vector<void*> blocks = allocate_written(kSize, 4096, 0x5c);  // 2.5 MiB
+    ASSERT_EQ(blocks.size(), 4096u);
+    std::vector<void*> all = blocks;
+    std::vector<void*> live = keep_one_in_ten(blocks);
+    work_another_class(16 * 1024, kEnoughBursts);
+
+    std::size_t parked = 0;
+    for (void* p : all) {
+      if (!block_is_parked(p)) continue;
+      ++parked;
+      EXPECT_FALSE(resident(p) && resident(static_cast<char*>(p) + kSize - 1)) << "parked, but its pages are resident";
+    }
+    // 640 B blocks, one in ten live: about 6 blocks reach into each page,
+    // so some 40% of the freed blocks lie on pages with no live block.
+    EXPECT_GT(parked, all.size() / 5) << "the idle class kept its pages";
+    for (void* p : live) {
+      EXPECT_FALSE(block_is_parked(p));
+      EXPECT_TRUE(holds(p, kSize, 0x5c)) << "a live block lost its bytes";
+    }
+    ASSERT_TRUE(h.check_invariants());
+    // The class serves again from its parked blocks once its free list is
+    // dry; every block handed out is distinct from the live ones.
+    std::vector<void*> again = allocate_written(kSize, all.size() - live.size(), 0x6d);
+    ASSERT_EQ(again.size(), all.size() - live.size());
+    std::sort(live.begin(), live.end());
+    for (void* p : again) EXPECT_FALSE(std::binary_search(live.begin(), live.end(), p));
+    for (void* p : live) EXPECT_TRUE(holds(p, kSize, 0x5c));
+    ASSERT_TRUE(h.check_invariants());
+    for (void* p : again) deallocate(p);
+    for (void* p : live) deallocate(p);
+    h.flush_all();
+    ASSERT_TRUE(h.check_invariants());
+  }).join();
+}
+
+TEST(IdlePurge, AnIdleClassOfBigBlocksPurgesThePagesInsideThem) {
+  std::thread([] {
+    ThreadHeap& h = *attach_current_thread();
+    constexpr std::size_t kSize = 20 * 1024;
+    std::vector<void*> blocks = allocate_written(kSize, 512, 0x5c);  // 10 MiB
+    ASSERT_EQ(blocks.size(), 512u);
+    std::vector<void*> all = blocks;
+    std::vector<void*> live = keep_one_in_ten(blocks);
+    work_another_class(16 * 1024, kEnoughBursts);
+
+    // The page after a freed block's first 16 bytes lies wholly inside it
+    // (20 KiB blocks hold 4 such pages): gone, for most of the freed blocks
+    // of the slabs that still hold a live one. (A slab left empty goes back
+    // to its SuperSlab's free units, which trim and the node pool purge.)
+    std::sort(live.begin(), live.end());
+    std::size_t freed = 0;
+    std::size_t purged = 0;
+    for (void* p : all) {
+      if (std::binary_search(live.begin(), live.end(), p)) continue;
+      if (SuperSlab::head_slab(p).state != Slab::State::kHead) continue;
+      ++freed;
+      const auto inner = (reinterpret_cast<std::uintptr_t>(p) + 16 + kOsPageBytes - 1) & ~(std::uintptr_t{kOsPageBytes} - 1);
+      if (!resident(reinterpret_cast<void*>(inner))) ++purged;
+    }
+    EXPECT_GT(freed, 100u) << "most slabs keep a live block";
+    EXPECT_GT(purged, freed / 2) << purged << " of " << freed << " freed blocks lost their inner pages";
+    for (void* p : live) EXPECT_TRUE(holds(p, kSize, 0x5c)) << "a live block lost its bytes";
+    ASSERT_TRUE(h.check_invariants());
+    for (void* p : live) deallocate(p);
+    h.flush_all();
+  }).join();
+}
+
+TEST(IdlePurge, AClassInUseKeepsItsPages) {
+  std::thread([] {
+    ThreadHeap& h = *attach_current_thread();
+    constexpr std::size_t kSize = 640;
+    std::vector<void*> all = allocate_written(kSize, 4096, 0x5c);
+    ASSERT_EQ(all.size(), 4096u);
+    std::vector<void*> live = keep_one_in_ten(all);
+    // The same bursts, but the class of the sparse slabs takes part in
+    // each: it is never idle, so nothing of it is purged.
+    for (int b = 0; b < kEnoughBursts; ++b) {
+      void* p = allocate(kSize);
+      ASSERT_NE(p, nullptr);
+      work_another_class(16 * 1024, 1);
+      deallocate(p);
+    }
+    std::size_t parked = 0;
+    for (void* p : all) parked += block_is_parked(p) ? 1 : 0;
+    EXPECT_EQ(parked, 0u) << "a class in use gave pages back";
+    ASSERT_TRUE(h.check_invariants());
+    for (void* p : live) deallocate(p);
+    h.flush_all();
+  }).join();
+}
+
+}  // namespace
+}  // namespace hakmem::tiers
