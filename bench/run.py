@@ -691,6 +691,19 @@ def draw_chart(table, path):
     return f"![hakmem advantage over the best peer]({os.path.basename(path)})"
 
 
+def chart_from(json_path):
+    """Draws the chart of a finished run from its samples: for a report made
+    where matplotlib was missing. Prints the line that shows it in the report."""
+    with open(json_path) as f:
+        data = json.load(f)
+    samples = data["samples"]
+    selected = [w for w in WORKLOADS if w["name"] in samples]
+    table = build_table(selected, data["allocators"], samples)
+    note = draw_chart(table, os.path.splitext(json_path)[0] + ".png")
+    print(note)
+    return 0 if note.startswith("![") else 1
+
+
 def report_path(out_dir, started, mode):
     # A quick run's figures are not comparable with a full run's: say so in the name.
     base = os.path.join(out_dir, f"report-{started:%Y-%m-%d}" + ("-quick" if mode == "quick" else ""))
@@ -781,7 +794,12 @@ def main():
                    help="also count instructions per malloc+free (callgrind.py) and memory system calls "
                         "(syscalls.py) and put both tables in the report (default: on, unless --only or --smoke)")
     p.add_argument("--list", action="store_true", help="list the workloads and exit")
+    p.add_argument("--chart-from", metavar="JSON",
+                   help="draw the PNG chart of an earlier report from its .json (the chart goes beside it) and exit")
     args = p.parse_args()
+
+    if args.chart_from:
+        return chart_from(args.chart_from)
 
     if args.list:
         for w in WORKLOADS:
