@@ -58,6 +58,10 @@ Region map_aligned(std::size_t bytes, HugePagePolicy policy, BeforeFirstTouch ho
                    std::size_t thp_bytes = kAdviseAll);
 
 // The three mechanisms map_aligned orders. Each returns null on failure.
+// They leave OsStats::mapped_bytes alone (map_aligned, or the caller, counts
+// what it keeps), while release() subtracts what it unmaps: a region mapped
+// with one of these and given back with release() must be counted by its
+// caller, or the figure (and trim's result, which is derived from it) drifts.
 void* map_hugetlb(std::size_t bytes);
 // Maps `bytes` aligned to `alignment` and advises the first `advise_bytes`
 // MADV_HUGEPAGE (counted as a THP fallback if the kernel refuses).
