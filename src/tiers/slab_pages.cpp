@@ -12,24 +12,79 @@ namespace hakmem::tiers {
 namespace {
 
 constexpr unsigned kPagesPerUnit = kSlabUnitBytes / kOsPageBytes;
-static_assert(kPagesPerUnit == 16, "Slab::purged_pages is one 16-bit mask");
-// The most blocks a one-unit slab holds (8-byte blocks).
+static_assert(kPagesPerUnit == 16, "Slab::purged_pages is one 16-bit mask per unit");
+
+constexpr unsigned max_units_per_slab() {
+  unsigned m = 1;
+  for (const ClassInfo& c : kClassInfo) m = c.units_per_slab > m ? c.units_per_slab : m;
+  return m;
+}
+constexpr unsigned kMaxSlabPages = max_units_per_slab() * kPagesPerUnit;
+// The most blocks a slab holds: a one-unit slab of 8-byte blocks (slabs of
+// several units hold bigger blocks).
 constexpr std::size_t kMaxBlocks = kSlabUnitBytes / 8;
 
-// Where the slab's unit, blocks and carved blocks lie.
+// A set of the slab's small pages, page 0 being the first of its head unit.
+struct PageSet {
+  std::uint64_t words[(kMaxSlabPages + 63) / 64] = {};
+
+  bool has(unsigned k) const { return ((words[k / 64] >> (k % 64)) & 1u) != 0; }
+  void add(unsigned k) { words[k / 64] |= std::uint64_t{1} << (k % 64); }
+  bool empty() const {
+    for (std::uint64_t w : words) {
+      if (w != 0) return false;
+    }
+    return true;
+  }
+  // Whether any page of [first, last] is in the set.
+  bool any_of(unsigned first, unsigned last) const {
+    for (unsigned k = first; k <= last; ++k) {
+      if (has(k)) return true;
+    }
+    return false;
+  }
+};
+
+// Where the slab's units, blocks and carved blocks lie.
 struct Layout {
+  SuperSlab* ss;
+  unsigned head_unit;
+  unsigned pages;
   char* unit;
   char* begin;
   std::size_t block_bytes;
   std::uint32_t carved;
   std::uint32_t capacity;
 
-  Layout(const SuperSlab& ss, const Slab& head)
-      : unit(const_cast<char*>(reinterpret_cast<const char*>(&ss)) + ss.index_of(head) * kSlabUnitBytes),
-        begin(ss.slab_begin(head)),
+  Layout(const SuperSlab& s, const Slab& head)
+      : ss(const_cast<SuperSlab*>(&s)),
+        head_unit(s.index_of(head)),
+        pages(head.unit_count * kPagesPerUnit),
+        unit(reinterpret_cast<char*>(ss) + std::size_t{head_unit} * kSlabUnitBytes),
+        begin(s.slab_begin(head)),
         block_bytes(block_size(head.size_class)),
         carved(head.carved),
         capacity(head.capacity) {}
+
+  // The purged pages, gathered from the masks of the slab's unit records
+  // (each unit's record holds its own 16 pages).
+  PageSet purged() const {
+    PageSet set;
+    for (unsigned k = 0; k < pages; ++k) {
+      const std::uint16_t mask = ss->slab(head_unit + k / kPagesPerUnit).purged_pages.load(std::memory_order_relaxed);
+      if (((mask >> (k % kPagesPerUnit)) & 1u) != 0) set.add(k);
+    }
+    return set;
+  }
+  void store_purged(const PageSet& set) const {
+    for (unsigned u = 0; u * kPagesPerUnit < pages; ++u) {
+      std::uint16_t mask = 0;
+      for (unsigned i = 0; i < kPagesPerUnit; ++i) {
+        if (set.has(u * kPagesPerUnit + i)) mask = static_cast<std::uint16_t>(mask | (1u << i));
+      }
+      ss->slab(head_unit + u).purged_pages.store(mask, std::memory_order_relaxed);
+    }
+  }
 
   // The blocks that overlap page k: [*first, *last]. False where the page
   // is not wholly carved: the header's pages, and pages that reach past the
@@ -52,24 +107,25 @@ struct Layout {
   }
   char* block(std::uint32_t i) const { return begin + std::size_t{i} * block_bytes; }
 
-  // The mask of the pages a block overlaps (one or two: blocks are at most
-  // a page).
-  std::uint16_t pages_of(const void* block) const {
-    const auto first = static_cast<std::size_t>(static_cast<const char*>(block) - unit) / kOsPageBytes;
-    const auto last = static_cast<std::size_t>(static_cast<const char*>(block) + block_bytes - 1 - unit) / kOsPageBytes;
-    return static_cast<std::uint16_t>((1u << first) | (1u << last));
+  // The first and last pages a block overlaps.
+  unsigned first_page(const void* block) const {
+    return static_cast<unsigned>(static_cast<std::size_t>(static_cast<const char*>(block) - unit) / kOsPageBytes);
+  }
+  unsigned last_page(const void* block) const {
+    return static_cast<unsigned>(static_cast<std::size_t>(static_cast<const char*>(block) + block_bytes - 1 - unit) /
+                                 kOsPageBytes);
   }
 };
 
 // Calls f(i) once for each carved block that overlaps a page of `pages`,
 // in address order.
 template <typename F>
-void for_each_block_on(const Layout& at, std::uint16_t pages, F&& f) {
+void for_each_block_on(const Layout& at, const PageSet& pages, F&& f) {
   std::int64_t done = -1;  // the highest block visited so far
-  for (unsigned k = 0; k < kPagesPerUnit; ++k) {
+  for (unsigned k = 0; k < at.pages; ++k) {
     std::uint32_t first = 0;
     std::uint32_t last = 0;
-    if (((pages >> k) & 1u) == 0 || !at.blocks_on_page(k, &first, &last)) continue;
+    if (!pages.has(k) || !at.blocks_on_page(k, &first, &last)) continue;
     for (std::int64_t i = done + 1 > first ? done + 1 : first; i <= last; ++i) f(static_cast<std::uint32_t>(i));
     if (last > done) done = last;
   }
@@ -77,17 +133,17 @@ void for_each_block_on(const Layout& at, std::uint16_t pages, F&& f) {
 
 }  // namespace
 
-bool slab_pages_parkable(const SuperSlab& ss, const Slab& head) {
+bool slab_pages_parkable(const SuperSlab& ss, const Slab&) {
   // Purging part of a hugetlb page is not possible.
-  return head.unit_count == 1 && block_size(head.size_class) <= kOsPageBytes &&
-         ss.backing() != os::Backing::kHugetlb;
+  return ss.backing() != os::Backing::kHugetlb;
 }
 
 std::size_t park_free_pages(SuperSlab& ss, Slab& head) {
   HAKMEM_ASSERT(slab_pages_parkable(ss, head));
+  HAKMEM_ASSERT(head.capacity <= kMaxBlocks);
   if (head.free_list == nullptr) return 0;
   const Layout at(ss, head);
-  const std::uint16_t purged = head.purged_pages.load(std::memory_order_relaxed);
+  const PageSet purged = at.purged();
   // Which blocks are free: those on the free list and the parked ones.
   std::uint64_t free_bits[kMaxBlocks / 64] = {};
   for (void* p = head.free_list; p != nullptr; p = *static_cast<void**>(p)) {
@@ -96,39 +152,43 @@ std::size_t park_free_pages(SuperSlab& ss, Slab& head) {
   }
   for_each_block_on(at, purged, [&](std::uint32_t i) { free_bits[i / 64] |= std::uint64_t{1} << (i % 64); });
   // Pages not yet purged whose every block is free.
-  std::uint16_t fresh = 0;
-  for (unsigned k = 0; k < kPagesPerUnit; ++k) {
+  PageSet fresh;
+  for (unsigned k = 0; k < at.pages; ++k) {
     std::uint32_t first = 0;
     std::uint32_t last = 0;
-    if (((purged >> k) & 1u) != 0 || !at.blocks_on_page(k, &first, &last)) continue;
+    if (purged.has(k) || !at.blocks_on_page(k, &first, &last)) continue;
     bool all_free = true;
     for (std::uint32_t i = first; i <= last && all_free; ++i) all_free = ((free_bits[i / 64] >> (i % 64)) & 1u) != 0;
-    if (all_free) fresh = static_cast<std::uint16_t>(fresh | (1u << k));
+    if (all_free) fresh.add(k);
   }
-  if (fresh == 0) return 0;
+  if (fresh.empty()) return 0;
   // Park: take the blocks on those pages off the free list (their links
-  // are about to read as zero), keeping the others in their order.
+  // may be about to read as zero), keeping the others in their order.
   void** link = &head.free_list;
   while (*link != nullptr) {
     void* p = *link;
-    if ((at.pages_of(p) & fresh) != 0) {
+    if (fresh.any_of(at.first_page(p), at.last_page(p))) {
       *link = *static_cast<void**>(p);
       ++head.parked;
     } else {
       link = static_cast<void**>(p);
     }
   }
-  head.purged_pages.store(static_cast<std::uint16_t>(purged | fresh), std::memory_order_relaxed);
+  PageSet all = purged;
+  for (unsigned k = 0; k < at.pages; ++k) {
+    if (fresh.has(k)) all.add(k);
+  }
+  at.store_purged(all);
   // One call per run of consecutive pages. A refused purge leaves the pages
   // resident; the blocks stay parked all the same, which is still correct.
   std::size_t bytes = 0;
-  for (unsigned k = 0; k < kPagesPerUnit;) {
-    if (((fresh >> k) & 1u) == 0) {
+  for (unsigned k = 0; k < at.pages;) {
+    if (!fresh.has(k)) {
       ++k;
       continue;
     }
     unsigned end = k;
-    while (end < kPagesPerUnit && ((fresh >> end) & 1u) != 0) ++end;
+    while (end < at.pages && fresh.has(end)) ++end;
     const std::size_t run = std::size_t{end - k} * kOsPageBytes;
     if (os::purge(at.unit + std::size_t{k} * kOsPageBytes, run)) bytes += run;
     k = end;
@@ -137,18 +197,18 @@ std::size_t park_free_pages(SuperSlab& ss, Slab& head) {
 }
 
 void unpark_blocks(SuperSlab& ss, Slab& head) {
-  const std::uint16_t purged = head.purged_pages.load(std::memory_order_relaxed);
-  if (purged == 0) return;
+  if (head.parked == 0) return;
   const Layout at(ss, head);
+  const PageSet purged = at.purged();
   std::uint32_t linked = 0;
   // Linked from the highest address down, so the list hands them out in
   // address order.
   void* list = head.free_list;
   std::int64_t below = static_cast<std::int64_t>(at.carved);  // the lowest block linked so far
-  for (int k = static_cast<int>(kPagesPerUnit) - 1; k >= 0; --k) {
+  for (int k = static_cast<int>(at.pages) - 1; k >= 0; --k) {
     std::uint32_t first = 0;
     std::uint32_t last = 0;
-    if (((purged >> k) & 1u) == 0 || !at.blocks_on_page(static_cast<unsigned>(k), &first, &last)) continue;
+    if (!purged.has(static_cast<unsigned>(k)) || !at.blocks_on_page(static_cast<unsigned>(k), &first, &last)) continue;
     for (std::int64_t i = last < below ? last : below - 1; i >= static_cast<std::int64_t>(first); --i) {
       void* p = at.block(static_cast<std::uint32_t>(i));
       *static_cast<void**>(p) = list;
@@ -164,26 +224,29 @@ void unpark_blocks(SuperSlab& ss, Slab& head) {
   HAKMEM_ASSERT(linked == head.parked);
   head.free_list = list;
   head.parked = 0;
-  head.purged_pages.store(0, std::memory_order_relaxed);
+  at.store_purged(PageSet());
 }
 
 bool block_is_parked(const void* p) {
-  const Slab& unit = SuperSlab::unit_slab(p);
-  const std::uint16_t purged = unit.purged_pages.load(std::memory_order_relaxed);
-  if (purged == 0) return false;
-  const auto unit_base = reinterpret_cast<std::uintptr_t>(p) & ~(std::uintptr_t{kSlabUnitBytes} - 1);
+  const Slab& head = SuperSlab::head_slab(p);
+  SuperSlab* ss = SuperSlab::of(p);
+  const auto unit_base = reinterpret_cast<std::uintptr_t>(ss) + std::uintptr_t{ss->index_of(head)} * kSlabUnitBytes;
   const auto offset = reinterpret_cast<std::uintptr_t>(p) - unit_base;
-  const std::size_t last = offset + block_size(unit.size_class) - 1;
-  const unsigned first_page = static_cast<unsigned>(offset / kOsPageBytes);
-  const unsigned last_page = static_cast<unsigned>(last / kOsPageBytes);
-  return ((purged >> first_page) & 1u) != 0 || (last_page < kPagesPerUnit && ((purged >> last_page) & 1u) != 0);
+  const unsigned first = static_cast<unsigned>(offset / kOsPageBytes);
+  const unsigned last = static_cast<unsigned>((offset + block_size(head.size_class) - 1) / kOsPageBytes);
+  const unsigned pages = head.unit_count * kPagesPerUnit;
+  for (unsigned k = first; k <= last && k < pages; ++k) {
+    const std::uint16_t mask = ss->slab(ss->index_of(head) + k / kPagesPerUnit).purged_pages.load(std::memory_order_relaxed);
+    if (((mask >> (k % kPagesPerUnit)) & 1u) != 0) return true;
+  }
+  return false;
 }
 
 std::uint32_t count_blocks_on_purged_pages(const SuperSlab& ss, const Slab& head) {
-  const std::uint16_t purged = head.purged_pages.load(std::memory_order_relaxed);
-  if (purged == 0) return 0;
+  if (head.unit_count == 0) return 0;
+  const Layout at(ss, head);
   std::uint32_t n = 0;
-  for_each_block_on(Layout(ss, head), purged, [&n](std::uint32_t) { ++n; });
+  for_each_block_on(at, at.purged(), [&n](std::uint32_t) { ++n; });
   return n;
 }
 

@@ -8,14 +8,16 @@
 // with one live neighbour is free bar one block, but its slab is not empty.
 // Trim (malloc_trim, hkm_trim, idle heaps) and the idle look of a size
 // class (thread_heap.h) find every page of a slab whose blocks are all
-// free, purge it (MADV_DONTNEED), and park those blocks: they leave the
-// free list, since their links were in the purged page and now read as
-// zero. When the slab's free list runs dry, its parked blocks are linked
-// back in, and the first write faults a zeroed page in.
+// free, purge it (MADV_DONTNEED), and park the blocks that overlap it: they
+// leave the free list, since their links may have been in the purged page
+// and now read as zero. When the slab's free list runs dry, its parked
+// blocks are linked back in, and the first write faults a zeroed page in.
 //
-// Only slabs of one unit with blocks of at most one small page take part:
-// bigger blocks have whole pages inside them, which
-// ThreadHeap::purge_free_block_pages purges without parking anything.
+// Slabs of every size take part. A block bigger than a page has pages of
+// its own, which go as soon as it is free; the pages it shares with its
+// neighbours (its own first page among them, where its link is) go when
+// those are free too. Each unit's Slab record keeps the mask of its own 16
+// pages, so a slab of several units spreads its mask over their records.
 //
 // Layer: tiers. Owner-only (see thread_heap.h), except block_is_parked.
 #pragma once

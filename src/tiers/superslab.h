@@ -52,9 +52,10 @@ struct alignas(64) Slab {  // 64 bytes: the free path indexes the array with a s
   std::uint32_t used = 0;       // blocks out of the slab: in a thread cache, with the program, or in the inbox
   std::uint32_t carved = 0;     // blocks cut from fresh memory so far, in address order
   std::uint32_t parked = 0;     // free blocks off the free list, their pages purged (slab_pages.h)
-  // Which of the unit's 16 small pages are purged, their blocks parked.
-  // Written by the owner; read (relaxed) by checked builds' free, from any
-  // thread, to catch a free of a parked block.
+  // Which of the unit's 16 small pages are purged, their blocks parked (in
+  // every unit record of the slab, head and continuations alike). Written
+  // by the owner; read (relaxed) by checked builds' free, from any thread,
+  // to catch a free of a parked block.
   std::atomic<std::uint16_t> purged_pages{0};
   bool on_full_list = false;
   void* free_list = nullptr;    // blocks given back, singly linked through their first word

@@ -321,24 +321,12 @@ void ThreadHeap::flush_all() {
 }
 
 std::size_t ThreadHeap::purge_slab_free_pages(Slab& s) {
+  // The pages whose blocks are all free go, their blocks parked: for blocks
+  // of a page or less, the pages no live block reaches into; for bigger
+  // ones, every page inside a free block, and the pages a free block shares
+  // with a free neighbour (its link page included).
   SuperSlab* ss = SuperSlab::of(&s);
-  const std::size_t bs = block_size(s.size_class);
-  // No block of a page or less holds a whole page past its link: the pages
-  // whose blocks are all free go instead, their blocks parked.
-  if (bs <= kOsPageBytes) return slab_pages_parkable(*ss, s) ? park_free_pages(*ss, s) : 0;
-  // Purging pieces of a hugetlb page is not possible.
-  if (ss->backing() == os::Backing::kHugetlb) return 0;
-  // A free block keeps its first 16 bytes (the free-list link, and in
-  // checked builds the freed-block canary); every whole page after them
-  // holds nothing anyone reads until the block is handed out again, when it
-  // comes back zeroed on first touch.
-  std::size_t purged = 0;
-  for (void* block = s.free_list; block != nullptr; block = *static_cast<void**>(block)) {
-    const std::uintptr_t begin = align_up(reinterpret_cast<std::uintptr_t>(block) + 16, kOsPageBytes);
-    const std::uintptr_t end = align_down(reinterpret_cast<std::uintptr_t>(block) + bs, kOsPageBytes);
-    if (end > begin && os::purge(reinterpret_cast<void*>(begin), end - begin)) purged += end - begin;
-  }
-  return purged;
+  return slab_pages_parkable(*ss, s) ? park_free_pages(*ss, s) : 0;
 }
 
 std::size_t ThreadHeap::purge_free_block_pages(SizeClass c) {

@@ -125,12 +125,11 @@ class ThreadHeap {
   // Returns blocks other threads freed to their slabs.
   void drain_inbox();
   // Releases empty slabs and SuperSlabs; with `purge`, also purges the pages
-  // of free units in SuperSlabs the heap keeps, and the whole pages inside
-  // the free blocks of its slabs. Returns bytes purged.
+  // of free units in SuperSlabs the heap keeps, and the pages of its slabs
+  // that hold only free blocks. Returns bytes purged.
   std::size_t release_free_memory(bool purge);
-  // The pages of class c's partial slabs that hold only free blocks (for
-  // blocks of a page or less: parked, slab_pages.h) or lie inside one free
-  // block (bigger blocks). Returns bytes purged.
+  // The pages of class c's partial slabs that hold only free blocks, those
+  // blocks parked (slab_pages.h). Returns bytes purged.
   std::size_t purge_free_block_pages(SizeClass c);
   // Blocks currently in the bin of class c.
   std::uint64_t cached_blocks(SizeClass c) const;
