@@ -30,6 +30,9 @@ struct PageSet {
 
   bool has(unsigned k) const { return ((words[k / 64] >> (k % 64)) & 1u) != 0; }
   void add(unsigned k) { words[k / 64] |= std::uint64_t{1} << (k % 64); }
+  void merge(const PageSet& other) {
+    for (unsigned i = 0; i < sizeof words / sizeof words[0]; ++i) words[i] |= other.words[i];
+  }
   bool empty() const {
     for (std::uint64_t w : words) {
       if (w != 0) return false;
@@ -175,9 +178,7 @@ std::size_t park_free_pages(SuperSlab& ss, Slab& head) {
     }
   }
   PageSet all = purged;
-  for (unsigned k = 0; k < at.pages; ++k) {
-    if (fresh.has(k)) all.add(k);
-  }
+  all.merge(fresh);
   at.store_purged(all);
   // One call per run of consecutive pages. A refused purge leaves the pages
   // resident; the blocks stay parked all the same, which is still correct.
@@ -228,16 +229,22 @@ void unpark_blocks(SuperSlab& ss, Slab& head) {
 }
 
 bool block_is_parked(const void* p) {
-  const Slab& head = SuperSlab::head_slab(p);
+  // One mask load per unit the block overlaps (a block of a multi-unit slab
+  // may span two), and a test of the bits of its pages in it.
   SuperSlab* ss = SuperSlab::of(p);
-  const auto unit_base = reinterpret_cast<std::uintptr_t>(ss) + std::uintptr_t{ss->index_of(head)} * kSlabUnitBytes;
-  const auto offset = reinterpret_cast<std::uintptr_t>(p) - unit_base;
+  const Slab& head = SuperSlab::head_slab(p);
+  if (head.unit_count == 0) return false;  // a released slab parks nothing
+  const unsigned head_unit = ss->index_of(head);
+  const auto offset = reinterpret_cast<std::uintptr_t>(p) - reinterpret_cast<std::uintptr_t>(ss) -
+                      std::uintptr_t{head_unit} * kSlabUnitBytes;
   const unsigned first = static_cast<unsigned>(offset / kOsPageBytes);
-  const unsigned last = static_cast<unsigned>((offset + block_size(head.size_class) - 1) / kOsPageBytes);
-  const unsigned pages = head.unit_count * kPagesPerUnit;
-  for (unsigned k = first; k <= last && k < pages; ++k) {
-    const std::uint16_t mask = ss->slab(ss->index_of(head) + k / kPagesPerUnit).purged_pages.load(std::memory_order_relaxed);
-    if (((mask >> (k % kPagesPerUnit)) & 1u) != 0) return true;
+  unsigned last = static_cast<unsigned>((offset + block_size(head.size_class) - 1) / kOsPageBytes);
+  if (last >= head.unit_count * kPagesPerUnit) last = head.unit_count * kPagesPerUnit - 1;
+  for (unsigned u = first / kPagesPerUnit; u <= last / kPagesPerUnit; ++u) {
+    const unsigned from = u == first / kPagesPerUnit ? first % kPagesPerUnit : 0;
+    const unsigned to = u == last / kPagesPerUnit ? last % kPagesPerUnit : kPagesPerUnit - 1;
+    const unsigned bits = ((2u << to) - 1) & ~((1u << from) - 1);
+    if ((ss->slab(head_unit + u).purged_pages.load(std::memory_order_relaxed) & bits) != 0) return true;
   }
   return false;
 }
