@@ -95,10 +95,10 @@ void ThreadHeap::collect_idle_bins() {
     // not part-way through.
     const std::uint64_t frees = bins[c].frees.get();
     if (idle && frees == cs.frees_at_gc) {
-      if (!cs.idle_pages_purged) purge_idle_class(c);
-      cs.idle_pages_purged = true;
+      if (!cs.idle_pages_purged) cs.idle_pages_purged = purge_idle_class(c);
     } else {
       cs.idle_pages_purged = false;
+      cs.idle_purge_next = nullptr;
     }
     cs.frees_at_gc = frees;
     cs.allocs_at_gc = allocs;
@@ -301,6 +301,11 @@ Slab* ThreadHeap::new_slab(SizeClass c) {
 void ThreadHeap::release_slab(Slab& head) {
   ClassState& cs = classes_[head.size_class];
   HAKMEM_ASSERT(!head.on_full_list);
+  // An idle purge that was to resume here resumes at the next slab.
+  if (cs.idle_purge_next == &head) {
+    cs.idle_purge_next = SlabList::next(&head);
+    if (cs.idle_purge_next == nullptr) cs.idle_pages_purged = true;
+  }
   cs.partial.remove(&head);
   cs.slabs_released.inc();
   SuperSlab* ss = SuperSlab::of(&head);
@@ -358,21 +363,28 @@ bool worth_purging(const Slab& s) {
 
 }  // namespace
 
-std::size_t ThreadHeap::purge_idle_class(SizeClass c) {
-  std::size_t purged = 0;
+bool ThreadHeap::purge_idle_class(SizeClass c) {
   ClassState& cs = classes_[c];
-  for (Slab* s = cs.partial.front(); s != nullptr;) {
+  std::uint64_t budget = kIdlePurgeBlocksPerLook;
+  Slab* s = cs.idle_purge_next != nullptr ? cs.idle_purge_next : cs.partial.front();
+  cs.idle_purge_next = nullptr;
+  while (s != nullptr) {
+    if (budget == 0) {
+      cs.idle_purge_next = s;
+      return false;
+    }
+    budget -= budget < s->carved ? budget : s->carved;
     Slab* next = SlabList::next(s);
     // The empty slab a class keeps for its next turn: an idle class has no
     // turn coming.
     if (s->used == 0) {
       release_slab(*s);
     } else if (worth_purging(*s)) {
-      purged += purge_slab_free_pages(*s);
+      purge_slab_free_pages(*s);
     }
     s = next;
   }
-  return purged;
+  return true;
 }
 
 std::size_t ThreadHeap::release_free_memory(bool purge) {

@@ -30,7 +30,8 @@
 // only free blocks, once per idle spell. A program that frees most of a
 // phase's blocks and moves on to other sizes thus returns that memory while
 // it runs, not only at malloc_trim; classes in use are never touched, so a
-// warm steady state makes no madvise call.
+// warm steady state makes no madvise call. A look scans at most
+// kIdlePurgeBlocksPerLook blocks' worth of slabs and resumes at the next.
 #pragma once
 
 #include <atomic>
@@ -84,6 +85,9 @@ struct ClassState {
   // The class's free pages were purged at its current idle spell (see
   // collect_idle_bins); cleared when the class is used again.
   bool idle_pages_purged = false;
+  // Where an idle purge cut short by its budget resumes at the next look (a
+  // slab on the partial list); null: at the front.
+  Slab* idle_purge_next = nullptr;
 };
 
 class ThreadHeap {
@@ -103,6 +107,10 @@ class ThreadHeap {
   static constexpr std::size_t kHeapBudgetBytes = 2 * 1024 * 1024;
   static constexpr std::uint32_t kInitialCapacity = 16;
   static constexpr std::uint32_t kGcEvents = 256;
+  // Blocks of slabs an idle look may scan: bounds the pause a look adds to
+  // the slow path it runs on (a heap of many sparse slabs is done over
+  // several looks).
+  static constexpr std::uint64_t kIdlePurgeBlocksPerLook = 64 * 1024;
 
   constexpr ThreadHeap() = default;
   ThreadHeap(const ThreadHeap&) = delete;
@@ -196,7 +204,9 @@ class ThreadHeap {
   void note_slow_event();
   void collect_idle_bins();
   std::size_t purge_slab_free_pages(Slab& s);
-  std::size_t purge_idle_class(SizeClass c);
+  // Purges an idle class's mostly free slabs, within a budget of blocks a
+  // look; true once its whole partial list is done.
+  bool purge_idle_class(SizeClass c);
   // Purges the units of `mask` (free ones of ss) with one call per run.
   static std::size_t purge_free_units(SuperSlab& ss, std::uint32_t mask);
   void set_capacity(SizeClass c, std::uint32_t capacity);

@@ -135,6 +135,45 @@ TEST(IdlePurge, AnIdleClassOfBigBlocksPurgesThePagesInsideThem) {
   }).join();
 }
 
+// More blocks than one look may scan (ThreadHeap::kIdlePurgeBlocksPerLook):
+// the purge resumes at the next looks and reaches every slab.
+TEST(IdlePurge, AnIdleClassWithMoreSlabsThanALookScansIsPurgedOverSeveralLooks) {
+  std::thread([] {
+    ThreadHeap& h = *attach_current_thread();
+    constexpr std::size_t kSize = 64;
+    const std::size_t count = 4 * ThreadHeap::kIdlePurgeBlocksPerLook;
+    std::vector<void*> all = allocate_written(kSize, count, 0x5c);
+    ASSERT_EQ(all.size(), count);
+    // One in a hundred live: sparse enough that a page of 64 blocks is
+    // often wholly free.
+    std::sort(all.begin(), all.end());
+    std::vector<void*> live;
+    for (std::size_t i = 0; i < all.size(); ++i) {
+      if (i % 100 == 0) {
+        live.push_back(all[i]);
+      } else {
+        deallocate(all[i]);
+      }
+    }
+    work_another_class(16 * 1024, 4 * kEnoughBursts);
+    // Parked blocks in the first and in the last quarter of the blocks, by
+    // address: the purge went past the first look's budget.
+    std::size_t parked_low = 0;
+    std::size_t parked_high = 0;
+    for (std::size_t i = 0; i < all.size(); ++i) {
+      if (!block_is_parked(all[i])) continue;
+      if (i < all.size() / 4) ++parked_low;
+      if (i >= all.size() * 3 / 4) ++parked_high;
+    }
+    EXPECT_GT(parked_low, all.size() / 16);
+    EXPECT_GT(parked_high, all.size() / 16);
+    for (void* p : live) EXPECT_TRUE(holds(p, kSize, 0x5c));
+    ASSERT_TRUE(h.check_invariants());
+    for (void* p : live) deallocate(p);
+    h.flush_all();
+  }).join();
+}
+
 TEST(IdlePurge, AClassInUseKeepsItsPages) {
   std::thread([] {
     ThreadHeap& h = *attach_current_thread();
