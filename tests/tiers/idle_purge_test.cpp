@@ -35,12 +35,12 @@ std::vector<void*> allocate_written(std::size_t size, std::size_t count, int val
   return blocks;
 }
 
-// Keeps every tenth block (in address order) and frees the rest.
-std::vector<void*> keep_one_in_ten(std::vector<void*> blocks) {
+// Keeps every n-th block (in address order) and frees the rest.
+std::vector<void*> keep_one_in(std::size_t n, std::vector<void*> blocks) {
   std::sort(blocks.begin(), blocks.end());
   std::vector<void*> live;
   for (std::size_t i = 0; i < blocks.size(); ++i) {
-    if (i % 10 == 0) {
+    if (i % n == 0) {
       live.push_back(blocks[i]);
     } else {
       deallocate(blocks[i]);
@@ -70,7 +70,7 @@ TEST(IdlePurge, AnIdleClassParksThePagesOfItsFreeBlocks) {
     std::vector<void*> blocks = allocate_written(kSize, 4096, 0x5c);  // 2.5 MiB
     ASSERT_EQ(blocks.size(), 4096u);
     std::vector<void*> all = blocks;
-    std::vector<void*> live = keep_one_in_ten(blocks);
+    std::vector<void*> live = keep_one_in(10, blocks);
     work_another_class(16 * 1024, kEnoughBursts);
 
     std::size_t parked = 0;
@@ -109,7 +109,7 @@ TEST(IdlePurge, AnIdleClassOfBigBlocksPurgesThePagesInsideThem) {
     std::vector<void*> blocks = allocate_written(kSize, 512, 0x5c);  // 10 MiB
     ASSERT_EQ(blocks.size(), 512u);
     std::vector<void*> all = blocks;
-    std::vector<void*> live = keep_one_in_ten(blocks);
+    std::vector<void*> live = keep_one_in(10, blocks);
     work_another_class(16 * 1024, kEnoughBursts);
 
     // The page after a freed block's first 16 bytes lies wholly inside it
@@ -147,14 +147,7 @@ TEST(IdlePurge, AnIdleClassWithMoreSlabsThanALookScansIsPurgedOverSeveralLooks) 
     // One in a hundred live: sparse enough that a page of 64 blocks is
     // often wholly free.
     std::sort(all.begin(), all.end());
-    std::vector<void*> live;
-    for (std::size_t i = 0; i < all.size(); ++i) {
-      if (i % 100 == 0) {
-        live.push_back(all[i]);
-      } else {
-        deallocate(all[i]);
-      }
-    }
+    std::vector<void*> live = keep_one_in(100, all);
     work_another_class(16 * 1024, 4 * kEnoughBursts);
     // Parked blocks in the first and in the last quarter of the blocks, by
     // address: the purge went past the first look's budget.
@@ -180,7 +173,7 @@ TEST(IdlePurge, AClassInUseKeepsItsPages) {
     constexpr std::size_t kSize = 640;
     std::vector<void*> all = allocate_written(kSize, 4096, 0x5c);
     ASSERT_EQ(all.size(), 4096u);
-    std::vector<void*> live = keep_one_in_ten(all);
+    std::vector<void*> live = keep_one_in(10, all);
     // The same bursts, but the class of the sparse slabs takes part in
     // each: it is never idle, so nothing of it is purged.
     for (int b = 0; b < kEnoughBursts; ++b) {
