@@ -73,9 +73,11 @@ struct Layout {
   // (each unit's record holds its own 16 pages).
   PageSet purged() const {
     PageSet set;
-    for (unsigned k = 0; k < pages; ++k) {
-      const std::uint16_t mask = ss->slab(head_unit + k / kPagesPerUnit).purged_pages.load(std::memory_order_relaxed);
-      if (((mask >> (k % kPagesPerUnit)) & 1u) != 0) set.add(k);
+    for (unsigned u = 0; u * kPagesPerUnit < pages; ++u) {
+      const std::uint16_t mask = ss->slab(head_unit + u).purged_pages.load(std::memory_order_relaxed);
+      for (unsigned i = 0; i < kPagesPerUnit; ++i) {
+        if (((mask >> i) & 1u) != 0) set.add(u * kPagesPerUnit + i);
+      }
     }
     return set;
   }
@@ -136,15 +138,10 @@ void for_each_block_on(const Layout& at, const PageSet& pages, F&& f) {
 
 }  // namespace
 
-bool slab_pages_parkable(const SuperSlab& ss, const Slab&) {
-  // Purging part of a hugetlb page is not possible.
-  return ss.backing() != os::Backing::kHugetlb;
-}
-
 std::size_t park_free_pages(SuperSlab& ss, Slab& head) {
-  HAKMEM_ASSERT(slab_pages_parkable(ss, head));
   HAKMEM_ASSERT(head.capacity <= kMaxBlocks);
-  if (head.free_list == nullptr) return 0;
+  // Purging part of a hugetlb page is not possible.
+  if (head.free_list == nullptr || ss.backing() == os::Backing::kHugetlb) return 0;
   const Layout at(ss, head);
   const PageSet purged = at.purged();
   // Which blocks are free: those on the free list and the parked ones.

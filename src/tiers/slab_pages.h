@@ -28,11 +28,9 @@
 
 namespace hakmem::tiers {
 
-// Whether park_free_pages may work on the slab headed by `head`.
-bool slab_pages_parkable(const SuperSlab& ss, const Slab& head);
-
 // Purges the not yet purged pages of the slab whose blocks are all free and
-// parks their blocks. Returns the bytes purged.
+// parks their blocks. Returns the bytes purged: none in a hugetlb
+// SuperSlab, where purging part of a huge page is not possible.
 std::size_t park_free_pages(SuperSlab& ss, Slab& head);
 
 // Links every parked block back into the free list; the pages are no

@@ -325,22 +325,13 @@ void ThreadHeap::flush_all() {
   }
 }
 
-std::size_t ThreadHeap::purge_slab_free_pages(Slab& s) {
-  // The pages whose blocks are all free go, their blocks parked: for blocks
-  // of a page or less, the pages no live block reaches into; for bigger
-  // ones, every page inside a free block, and the pages a free block shares
-  // with a free neighbour (its link page included).
-  SuperSlab* ss = SuperSlab::of(&s);
-  return slab_pages_parkable(*ss, s) ? park_free_pages(*ss, s) : 0;
-}
-
-std::size_t ThreadHeap::purge_free_block_pages(SizeClass c) {
+std::size_t ThreadHeap::purge_class_free_pages(SizeClass c) {
   // Slabs hold blocks of one class for good, so without this the pages of
   // a block freed among live neighbours stay resident until its whole slab
   // empties: programs that free most of a phase's blocks at random keep
   // most of that phase's memory.
   std::size_t purged = 0;
-  for (Slab* s = classes_[c].partial.front(); s != nullptr; s = SlabList::next(s)) purged += purge_slab_free_pages(*s);
+  for (Slab* s = classes_[c].partial.front(); s != nullptr; s = SlabList::next(s)) purged += park_free_pages(*SuperSlab::of(s), *s);
   return purged;
 }
 
@@ -380,7 +371,7 @@ bool ThreadHeap::purge_idle_class(SizeClass c) {
     if (s->used == 0) {
       release_slab(*s);
     } else if (worth_purging(*s)) {
-      purge_slab_free_pages(*s);
+      park_free_pages(*SuperSlab::of(s), *s);
     }
     s = next;
   }
@@ -400,7 +391,7 @@ std::size_t ThreadHeap::release_free_memory(bool purge) {
   if (!purge) return 0;
   std::size_t purged = 0;
   room_.for_each([&purged](SuperSlab* ss) { purged += purge_free_units(*ss, ss->dirty_unit_mask()); });
-  for (unsigned c = 0; c < kClassCount; ++c) purged += purge_free_block_pages(static_cast<SizeClass>(c));
+  for (unsigned c = 0; c < kClassCount; ++c) purged += purge_class_free_pages(static_cast<SizeClass>(c));
   return purged;
 }
 

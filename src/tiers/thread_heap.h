@@ -138,7 +138,7 @@ class ThreadHeap {
   std::size_t release_free_memory(bool purge);
   // The pages of class c's partial slabs that hold only free blocks, those
   // blocks parked (slab_pages.h). Returns bytes purged.
-  std::size_t purge_free_block_pages(SizeClass c);
+  std::size_t purge_class_free_pages(SizeClass c);
   // Blocks currently in the bin of class c.
   std::uint64_t cached_blocks(SizeClass c) const;
   // Walks every slab and checks the invariants in superslab.h; false on the
@@ -203,7 +203,6 @@ class ThreadHeap {
   void update_free_limit(SizeClass c);
   void note_slow_event();
   void collect_idle_bins();
-  std::size_t purge_slab_free_pages(Slab& s);
   // Purges an idle class's mostly free slabs, within a budget of blocks a
   // look; true once its whole partial list is done.
   bool purge_idle_class(SizeClass c);

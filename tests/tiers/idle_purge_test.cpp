@@ -49,6 +49,29 @@ std::vector<void*> keep_one_in(std::size_t n, std::vector<void*> blocks) {
   return live;
 }
 
+// `count` written blocks of `size`, every n-th of them (by address) kept
+// live and the rest freed.
+struct SparseBlocks {
+  std::vector<void*> all;   // in address order
+  std::vector<void*> live;  // in address order
+};
+SparseBlocks make_sparse(std::size_t size, std::size_t count, std::size_t n) {
+  SparseBlocks b;
+  b.all = allocate_written(size, count, 0x5c);
+  std::sort(b.all.begin(), b.all.end());
+  if (b.all.size() == count) b.live = keep_one_in(n, b.all);
+  return b;
+}
+
+// The live blocks still hold their bytes and the heap its invariants; then
+// they are freed.
+void check_and_free(ThreadHeap& h, const std::vector<void*>& live, std::size_t size) {
+  for (void* p : live) EXPECT_TRUE(holds(p, size, 0x5c)) << "a live block lost its bytes";
+  EXPECT_TRUE(h.check_invariants());
+  for (void* p : live) deallocate(p);
+  h.flush_all();
+}
+
 // Bursts of another class, each bigger than its bin can hold, so that every
 // burst refills and flushes: the slow-path events the idle looks count.
 void work_another_class(std::size_t size, int bursts) {
@@ -67,37 +90,30 @@ TEST(IdlePurge, AnIdleClassParksThePagesOfItsFreeBlocks) {
   std::thread([] {
     ThreadHeap& h = *attach_current_thread();
     constexpr std::size_t kSize = 640;
-    std::vector<void*> blocks = allocate_written(kSize, 4096, 0x5c);  // 2.5 MiB
-    ASSERT_EQ(blocks.size(), 4096u);
-    std::vector<void*> all = blocks;
-    std::vector<void*> live = keep_one_in(10, blocks);
+    const SparseBlocks b = make_sparse(kSize, 4096, 10);  // 2.5 MiB
+    ASSERT_EQ(b.all.size(), 4096u);
     work_another_class(16 * 1024, kEnoughBursts);
 
     std::size_t parked = 0;
-    for (void* p : all) {
+    for (void* p : b.all) {
       if (!block_is_parked(p)) continue;
       ++parked;
       EXPECT_FALSE(resident(p) && resident(static_cast<char*>(p) + kSize - 1)) << "parked, but its pages are resident";
     }
     // 640 B blocks, one in ten live: about 6 blocks reach into each page,
     // so some 40% of the freed blocks lie on pages with no live block.
-    EXPECT_GT(parked, all.size() / 5) << "the idle class kept its pages";
-    for (void* p : live) {
-      EXPECT_FALSE(block_is_parked(p));
-      EXPECT_TRUE(holds(p, kSize, 0x5c)) << "a live block lost its bytes";
-    }
+    EXPECT_GT(parked, b.all.size() / 5) << "the idle class kept its pages";
+    for (void* p : b.live) EXPECT_FALSE(block_is_parked(p));
+    for (void* p : b.live) EXPECT_TRUE(holds(p, kSize, 0x5c)) << "a live block lost its bytes";
     ASSERT_TRUE(h.check_invariants());
     // The class serves again from its parked blocks once its free list is
     // dry; every block handed out is distinct from the live ones.
-    std::vector<void*> again = allocate_written(kSize, all.size() - live.size(), 0x6d);
-    ASSERT_EQ(again.size(), all.size() - live.size());
-    std::sort(live.begin(), live.end());
-    for (void* p : again) EXPECT_FALSE(std::binary_search(live.begin(), live.end(), p));
-    for (void* p : live) EXPECT_TRUE(holds(p, kSize, 0x5c));
+    std::vector<void*> again = allocate_written(kSize, b.all.size() - b.live.size(), 0x6d);
+    ASSERT_EQ(again.size(), b.all.size() - b.live.size());
+    for (void* p : again) EXPECT_FALSE(std::binary_search(b.live.begin(), b.live.end(), p));
     ASSERT_TRUE(h.check_invariants());
     for (void* p : again) deallocate(p);
-    for (void* p : live) deallocate(p);
-    h.flush_all();
+    check_and_free(h, b.live, kSize);
     ASSERT_TRUE(h.check_invariants());
   }).join();
 }
@@ -106,21 +122,18 @@ TEST(IdlePurge, AnIdleClassOfBigBlocksPurgesThePagesInsideThem) {
   std::thread([] {
     ThreadHeap& h = *attach_current_thread();
     constexpr std::size_t kSize = 20 * 1024;
-    std::vector<void*> blocks = allocate_written(kSize, 512, 0x5c);  // 10 MiB
-    ASSERT_EQ(blocks.size(), 512u);
-    std::vector<void*> all = blocks;
-    std::vector<void*> live = keep_one_in(10, blocks);
+    const SparseBlocks b = make_sparse(kSize, 512, 10);  // 10 MiB
+    ASSERT_EQ(b.all.size(), 512u);
     work_another_class(16 * 1024, kEnoughBursts);
 
     // The page after a freed block's first 16 bytes lies wholly inside it
     // (20 KiB blocks hold 4 such pages): gone, for most of the freed blocks
     // of the slabs that still hold a live one. (A slab left empty goes back
     // to its SuperSlab's free units, which trim and the node pool purge.)
-    std::sort(live.begin(), live.end());
     std::size_t freed = 0;
     std::size_t purged = 0;
-    for (void* p : all) {
-      if (std::binary_search(live.begin(), live.end(), p)) continue;
+    for (void* p : b.all) {
+      if (std::binary_search(b.live.begin(), b.live.end(), p)) continue;
       if (SuperSlab::head_slab(p).state != Slab::State::kHead) continue;
       ++freed;
       const auto inner = (reinterpret_cast<std::uintptr_t>(p) + 16 + kOsPageBytes - 1) & ~(std::uintptr_t{kOsPageBytes} - 1);
@@ -128,10 +141,8 @@ TEST(IdlePurge, AnIdleClassOfBigBlocksPurgesThePagesInsideThem) {
     }
     EXPECT_GT(freed, 100u) << "most slabs keep a live block";
     EXPECT_GT(purged, freed / 2) << purged << " of " << freed << " freed blocks lost their inner pages";
-    for (void* p : live) EXPECT_TRUE(holds(p, kSize, 0x5c)) << "a live block lost its bytes";
     ASSERT_TRUE(h.check_invariants());
-    for (void* p : live) deallocate(p);
-    h.flush_all();
+    check_and_free(h, b.live, kSize);
   }).join();
 }
 
@@ -142,28 +153,24 @@ TEST(IdlePurge, AnIdleClassWithMoreSlabsThanALookScansIsPurgedOverSeveralLooks) 
     ThreadHeap& h = *attach_current_thread();
     constexpr std::size_t kSize = 64;
     const std::size_t count = 4 * ThreadHeap::kIdlePurgeBlocksPerLook;
-    std::vector<void*> all = allocate_written(kSize, count, 0x5c);
-    ASSERT_EQ(all.size(), count);
     // One in a hundred live: sparse enough that a page of 64 blocks is
     // often wholly free.
-    std::sort(all.begin(), all.end());
-    std::vector<void*> live = keep_one_in(100, all);
+    const SparseBlocks b = make_sparse(kSize, count, 100);
+    ASSERT_EQ(b.all.size(), count);
     work_another_class(16 * 1024, 4 * kEnoughBursts);
     // Parked blocks in the first and in the last quarter of the blocks, by
     // address: the purge went past the first look's budget.
     std::size_t parked_low = 0;
     std::size_t parked_high = 0;
-    for (std::size_t i = 0; i < all.size(); ++i) {
-      if (!block_is_parked(all[i])) continue;
-      if (i < all.size() / 4) ++parked_low;
-      if (i >= all.size() * 3 / 4) ++parked_high;
+    for (std::size_t i = 0; i < b.all.size(); ++i) {
+      if (!block_is_parked(b.all[i])) continue;
+      if (i < b.all.size() / 4) ++parked_low;
+      if (i >= b.all.size() * 3 / 4) ++parked_high;
     }
-    EXPECT_GT(parked_low, all.size() / 16);
-    EXPECT_GT(parked_high, all.size() / 16);
-    for (void* p : live) EXPECT_TRUE(holds(p, kSize, 0x5c));
+    EXPECT_GT(parked_low, b.all.size() / 16);
+    EXPECT_GT(parked_high, b.all.size() / 16);
     ASSERT_TRUE(h.check_invariants());
-    for (void* p : live) deallocate(p);
-    h.flush_all();
+    check_and_free(h, b.live, kSize);
   }).join();
 }
 
@@ -171,23 +178,21 @@ TEST(IdlePurge, AClassInUseKeepsItsPages) {
   std::thread([] {
     ThreadHeap& h = *attach_current_thread();
     constexpr std::size_t kSize = 640;
-    std::vector<void*> all = allocate_written(kSize, 4096, 0x5c);
-    ASSERT_EQ(all.size(), 4096u);
-    std::vector<void*> live = keep_one_in(10, all);
+    const SparseBlocks b = make_sparse(kSize, 4096, 10);
+    ASSERT_EQ(b.all.size(), 4096u);
     // The same bursts, but the class of the sparse slabs takes part in
     // each: it is never idle, so nothing of it is purged.
-    for (int b = 0; b < kEnoughBursts; ++b) {
+    for (int burst = 0; burst < kEnoughBursts; ++burst) {
       void* p = allocate(kSize);
       ASSERT_NE(p, nullptr);
       work_another_class(16 * 1024, 1);
       deallocate(p);
     }
     std::size_t parked = 0;
-    for (void* p : all) parked += block_is_parked(p) ? 1 : 0;
+    for (void* p : b.all) parked += block_is_parked(p) ? 1 : 0;
     EXPECT_EQ(parked, 0u) << "a class in use gave pages back";
     ASSERT_TRUE(h.check_invariants());
-    for (void* p : live) deallocate(p);
-    h.flush_all();
+    check_and_free(h, b.live, kSize);
   }).join();
 }
 
