@@ -13,6 +13,7 @@
 #include "os/pages.h"
 #include "tiers/bootstrap.h"
 #include "tiers/huge.h"
+#include "tiers/mosaic.h"
 #include "tiers/node_pool.h"
 #include "tiers/slab_pages.h"
 #include "tiers/stats.h"
@@ -63,14 +64,36 @@ void* allocate_from_class(SizeClass c) {
   return p != nullptr ? p : fail_enomem();
 }
 
+// The class of the live block at p, whose unit's record is `unit` (a mosaic's
+// map tells the class of each of its blocks; kMosaicClass where none starts
+// at p). Any thread.
+SizeClass class_of_block(const Slab& unit, const void* p) {
+  const SizeClass c = __atomic_load_n(&unit.size_class, __ATOMIC_ACQUIRE);
+  return c == kMosaicClass ? mosaic_block_class(unit, p) : c;
+}
+
 [[noreturn]] void report_misuse(const char* what, const void* p, const Slab* unit) {
   Formatter f;
   f.str("hakmem: ").str(what).str(" of ").ptr(p);
-  if (unit != nullptr && unit->state != Slab::State::kFree) {
+  if (unit != nullptr && unit->state != Slab::State::kFree && unit->size_class == kMosaicClass) {
+    f.str(" (a mosaic slab of tiny blocks of several sizes)");
+  } else if (unit != nullptr && unit->state != Slab::State::kFree) {
     f.str(" (size class ").dec(unit->size_class).str(", ").dec(block_size(unit->size_class)).str("-byte blocks)");
   }
   f.ch('\n').write_to(2);
   __builtin_trap();
+}
+
+// Checked builds: p, freed, must be the start of a live block of the mosaic
+// `unit`, and not one waiting in a thread cache.
+const Slab& check_mosaic_free(void* p, const Slab& unit) {
+  // Its map marks a free block's granules free: a second free finds none
+  // starting there, and nor does a pointer into a block.
+  if (!mosaic_block_live(unit, p)) report_misuse("invalid or double free", p, &unit);
+  auto* words = static_cast<std::uintptr_t*>(p);
+  if (words[1] == (kFreedCanary ^ reinterpret_cast<std::uintptr_t>(p))) report_misuse("double free", p, &unit);
+  words[1] = kFreedCanary ^ reinterpret_cast<std::uintptr_t>(p);
+  return unit;
 }
 
 // Checked builds: p must be the start of a carved block of a live slab, and
@@ -80,6 +103,7 @@ const Slab& check_small_free(void* p) {
   // A block of a slab already given back: freed twice (its slab emptied and
   // went), or never allocated; nothing left here can tell which.
   if (unit.state == Slab::State::kFree || unit.owner == nullptr) report_misuse("invalid or double free", p, nullptr);
+  if (unit.size_class == kMosaicClass) return check_mosaic_free(p, unit);
   const Slab& head = SuperSlab::head_slab(p);
   SuperSlab* ss = SuperSlab::of(p);
   const char* begin = ss->slab_begin(head);
@@ -103,6 +127,12 @@ const Slab& check_small_free(void* p) {
 void check_small_live(void* p) {
   const Slab& unit = SuperSlab::unit_slab(p);
   const auto* words = static_cast<const std::uintptr_t*>(p);
+  if (unit.size_class == kMosaicClass) {
+    if (!mosaic_block_live(unit, p) || words[1] == (kFreedCanary ^ reinterpret_cast<std::uintptr_t>(p))) {
+      report_misuse("realloc of a freed pointer", p, &unit);
+    }
+    return;
+  }
   if (block_is_parked(p) ||
       (unit.size_class != 0 && words[1] == (kFreedCanary ^ reinterpret_cast<std::uintptr_t>(p)))) {
     report_misuse("realloc of a freed pointer", p, &unit);
@@ -115,9 +145,10 @@ void free_small(void* p) {
   // A block of a released slab: freed twice, or never allocated. Only a
   // checked build can say so reliably; a release build leaves it alone.
   if (HAKMEM_UNLIKELY(owner == nullptr)) return;
-  const SizeClass c = unit.size_class;
   ThreadHeap* h = t_heap;
   if (owner == h) {
+    // The owner's bin of the unit's class: kMosaicClass's for a mosaic.
+    const SizeClass c = unit.size_class;
     Bin& b = h->bins[c];
     *static_cast<void**>(p) = b.head;
     b.head = p;
@@ -125,6 +156,10 @@ void free_small(void* p) {
     if (b.over_capacity()) h->flush_overflow(c);
     return;
   }
+  // Counted by the block's own class. No block of a mosaic starts at p: a
+  // second free, which only a checked build reports.
+  const SizeClass c = class_of_block(unit, p);
+  if (HAKMEM_UNLIKELY(c == kMosaicClass)) return;
   // A thread that frees other threads' blocks gets a heap of its own to
   // batch them in (a consumer thread may never allocate at all).
   if (HAKMEM_UNLIKELY(h == &g_unattached_heap)) {
@@ -208,7 +243,9 @@ void* reallocate(void* p, std::size_t n) {
         return fail_enomem();
       }
       if constexpr (kChecked) check_small_live(p);
-      const std::size_t usable = block_size(unit.size_class);
+      const SizeClass c = class_of_block(unit, p);
+      if (c == kMosaicClass) return fail_enomem();  // a freed block of a mosaic
+      const std::size_t usable = block_size(c);
       if (fits_in_place(usable, n)) return p;
       void* fresh = move_block(p, usable, n);
       return fresh != nullptr ? fresh : fail_enomem();
@@ -272,7 +309,9 @@ std::size_t usable_size(const void* p) {
   switch (g_chunk_map.kind_of(p)) {
     case ChunkKind::kSuperSlab: {
       const Slab& unit = SuperSlab::unit_slab(p);
-      return unit.owner == nullptr ? 0 : block_size(unit.size_class);
+      if (unit.owner == nullptr) return 0;
+      const SizeClass c = class_of_block(unit, p);
+      return c == kMosaicClass ? 0 : block_size(c);
     }
     case ChunkKind::kHuge:
       return huge_usable_size(p);

@@ -37,6 +37,13 @@ inline constexpr unsigned kFirstGeometricClass = 9;  // the class of 160 B
 inline constexpr unsigned kClassCount =
     kFirstGeometricClass + (18 - 7) * kStepsPerDoubling;  // 128 B .. 256 KiB
 
+// Not a size: the class a mosaic slab's records carry (mosaic.h), whose
+// blocks are of several sizes. Every heap has a bin for it that is always
+// over capacity, so the free fast path hands such a block to the slow path
+// without a test of its own. Never passed to block_size().
+inline constexpr SizeClass kMosaicClass = kClassCount;
+inline constexpr unsigned kBinCount = kClassCount + 1;
+
 enum class Tier : std::uint8_t { kTiny, kMid, kLarge, kHuge };
 inline constexpr unsigned kTierCount = 4;
 const char* tier_name(Tier t);

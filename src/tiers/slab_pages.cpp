@@ -230,7 +230,8 @@ bool block_is_parked(const void* p) {
   // may span two), and a test of the bits of its pages in it.
   SuperSlab* ss = SuperSlab::of(p);
   const Slab& head = SuperSlab::head_slab(p);
-  if (head.unit_count == 0) return false;  // a released slab parks nothing
+  // A released slab parks nothing; a mosaic's map marks free blocks itself.
+  if (head.unit_count == 0 || head.size_class == kMosaicClass) return false;
   const unsigned head_unit = ss->index_of(head);
   const auto offset = reinterpret_cast<std::uintptr_t>(p) - reinterpret_cast<std::uintptr_t>(ss) -
                       std::uintptr_t{head_unit} * kSlabUnitBytes;

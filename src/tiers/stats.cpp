@@ -82,6 +82,8 @@ void take_snapshot(Snapshot* out) {
       case ThreadHeap::State::kShared: break;
     }
     s.remote_received += h.remote_received.get();
+    s.mosaics_made_ever += h.mosaics_made.get();
+    s.mosaics_released_ever += h.mosaics_released.get();
     for (unsigned c = 0; c < kClassCount; ++c) {
       const Bin& b = h.bins[c];
       const ClassState& cs = h.class_state(static_cast<SizeClass>(c));
@@ -128,6 +130,7 @@ void take_snapshot(Snapshot* out) {
     s.superslabs_purged_ever += p.superslabs_purged;
     s.superslabs_released_ever += p.superslabs_released;
   }
+  s.mosaics_live = s.mosaics_made_ever - s.mosaics_released_ever;
   const os::OsStats& os = os::os_stats();
   s.mapped_bytes = os.mapped_bytes.get();
   s.mmap_calls = os.map_calls.get();
@@ -178,6 +181,9 @@ void print_snapshot(const Snapshot& s, int fd) {
   f.str("superslabs: ").dec(s.superslabs_live).str(" mapped (").dec(s.superslabs_in_pools);
   f.str(" free in node pools), ").dec(s.superslabs_reserved).str(" reserved; ever mapped ").dec(s.superslabs_mapped_ever).str(", purged ");
   f.dec(s.superslabs_purged_ever).str(", released ").dec(s.superslabs_released_ever);
+  line();
+  f.str("mosaic slabs: ").dec(s.mosaics_live).str(" live; ever made ").dec(s.mosaics_made_ever);
+  f.str(", released ").dec(s.mosaics_released_ever);
   line();
   f.str("huge: ").dec(s.huge.live_blocks).str(" live (").bytes(s.huge.live_bytes).str(") in ");
   f.dec(s.huge.spans).str(" spans (").bytes(s.huge.span_bytes).str("), ");

@@ -52,6 +52,9 @@ struct Snapshot {
   std::uint64_t superslabs_mapped_ever = 0;
   std::uint64_t superslabs_purged_ever = 0;
   std::uint64_t superslabs_released_ever = 0;
+  std::uint64_t mosaics_live = 0;  // mosaic slabs (mosaic.h)
+  std::uint64_t mosaics_made_ever = 0;
+  std::uint64_t mosaics_released_ever = 0;
   // From the OS layer.
   std::uint64_t mapped_bytes = 0;
   std::uint64_t mmap_calls = 0;

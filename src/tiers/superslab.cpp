@@ -96,6 +96,7 @@ void SuperSlab::release_slab(Slab& head) {
     s.capacity = s.used = s.carved = s.parked = 0;
     s.purged_pages.store(0, std::memory_order_relaxed);
     s.free_list = nullptr;
+    s.mosaic = nullptr;
   }
   const std::uint32_t mask = (count >= 32 ? kAllUnits : ((1u << count) - 1)) << first;
   free_units_ |= mask;

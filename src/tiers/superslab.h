@@ -20,6 +20,7 @@
 //   the parked blocks are exactly the blocks that overlap a purged page
 //   (slab_pages.h);
 //   the slab is on its class's full list iff it has no free block.
+// A mosaic slab (mosaic.h) keeps its own invariants, checked by mosaic_check.
 #pragma once
 
 #include <atomic>
@@ -36,6 +37,7 @@
 namespace hakmem::tiers {
 
 class ThreadHeap;
+struct MosaicMap;
 
 struct alignas(64) Slab {  // 64 bytes: the free path indexes the array with a shift
   enum class State : std::uint8_t { kFree, kHead, kContinuation };
@@ -60,6 +62,11 @@ struct alignas(64) Slab {  // 64 bytes: the free path indexes the array with a s
   bool on_full_list = false;
   void* free_list = nullptr;    // blocks given back, singly linked through their first word
   ListLinks<Slab> links;        // the owner's partial or full list for size_class
+  // A mosaic slab (size_class == kMosaicClass, mosaic.h): where each block
+  // starts and which class it is. Its record then reads: used = live
+  // blocks, capacity = 16-byte granules, carved = no free run of granules
+  // is longer (an upper bound), free_list null, parked 0.
+  MosaicMap* mosaic = nullptr;
 
   bool is_empty() const { return used == 0; }
   bool has_free_block() const { return free_list != nullptr || carved < capacity || parked != 0; }

@@ -3,13 +3,16 @@
 // the node pool (acquiring or releasing a whole SuperSlab).
 #include "tiers/thread_heap.h"
 
+#include <cstring>
 #include <new>
 
 #include "base/bits.h"
+#include "base/build_config.h"
 #include "base/check.h"
 #include "numa/placement.h"
 #include "os/meta_arena.h"
 #include "os/pages.h"
+#include "tiers/allocator.h"
 #include "tiers/node_pool.h"
 #include "tiers/slab_pages.h"
 
@@ -45,6 +48,8 @@ void ThreadHeap::init(numa::NodeId node) {
     }
     update_free_limit(static_cast<SizeClass>(c));
   }
+  // Never under its limit: every free into it flushes at once.
+  bins[kMosaicClass].free_limit = -1;
 }
 
 std::uint64_t ThreadHeap::cached_blocks(SizeClass c) const {
@@ -121,6 +126,7 @@ bool ThreadHeap::refill(SizeClass c) {
 
 void ThreadHeap::flush_overflow(SizeClass c) {
   note_slow_event();
+  if (c == kMosaicClass) return flush_mosaic_bin();
   classes_[c].flushes.inc();
   flush(c, classes_[c].capacity / 2);
 }
@@ -130,9 +136,16 @@ void ThreadHeap::take_blocks(SizeClass c, std::uint32_t want) {
   Bin& b = bins[c];
   const std::size_t bs = block_size(c);
   std::uint32_t got = 0;
+  bool mosaics_tried = false;
   while (got < want) {
     Slab* s = cs.partial.front();
     if (s == nullptr) {
+      // Holes in other classes' sparse slabs before new memory.
+      if (!mosaics_tried) {
+        mosaics_tried = true;
+        got += carve_from_mosaics(c, want - got);
+        continue;
+      }
       s = new_slab(c);
       if (s == nullptr) break;
     }
@@ -204,6 +217,7 @@ void ThreadHeap::flush(SizeClass c, std::uint32_t keep) {
 
 void ThreadHeap::return_block(void* block) {
   Slab& head = SuperSlab::head_slab(block);
+  if (head.size_class == kMosaicClass) return return_to_mosaic(head, block);
   HAKMEM_ASSERT(head.owner == this && head.state == Slab::State::kHead && head.used > 0);
   *static_cast<void**>(block) = head.free_list;
   head.free_list = block;
@@ -230,8 +244,16 @@ void ThreadHeap::drain_inbox() {
   std::uint64_t n = 0;
   while (list != nullptr) {
     void* next = *static_cast<void**>(list);
-    const SizeClass c = SuperSlab::unit_slab(list).size_class;
-    HAKMEM_ASSERT(SuperSlab::unit_slab(list).owner == this);
+    Slab& unit = SuperSlab::unit_slab(list);
+    const SizeClass c = unit.size_class;
+    HAKMEM_ASSERT(unit.owner == this);
+    if (c == kMosaicClass) {
+      // Its freeing thread counted the free; the block goes home at once.
+      return_to_mosaic(unit, list);
+      list = next;
+      ++n;
+      continue;
+    }
     *static_cast<void**>(list) = bins[c].head;
     bins[c].head = list;
     ++added[c];
@@ -310,13 +332,124 @@ void ThreadHeap::release_slab(Slab& head) {
   cs.slabs_released.inc();
   SuperSlab* ss = SuperSlab::of(&head);
   ss->release_slab(head);
-  if (ss->all_units_free()) {
-    room_.remove(ss);
+  return_units(*ss);
+}
+
+void ThreadHeap::return_units(SuperSlab& ss) {
+  if (ss.all_units_free()) {
+    room_.remove(&ss);
     superslabs_returned.inc();
-    node_pool(ss->node()).release(ss);
+    node_pool(ss.node()).release(&ss);
   } else {
-    room_.update(ss);
+    room_.update(&ss);
   }
+}
+
+std::uint32_t ThreadHeap::carve_from_mosaics(SizeClass c, std::uint32_t want) {
+  if (!mosaic_class(c)) return 0;
+  void** list = &bins[c].head;
+  std::uint32_t got = 0;
+  // A mosaic that cannot give all that is asked goes to the back: refills
+  // take turns over the mosaics, and one that is full is not looked at
+  // first again and again.
+  const std::size_t look = mosaics_.size() < kMosaicsPerRefill ? mosaics_.size() : kMosaicsPerRefill;
+  for (std::size_t i = 0; i < look && got < want; ++i) {
+    Slab* m = mosaics_.front();
+    got += mosaic_carve(*SuperSlab::of(m), *m, c, want - got, list);
+    if (got < want && mosaics_.size() > 1) {
+      mosaics_.remove(m);
+      mosaics_.push_back(m);
+    }
+  }
+  while (got < want) {
+    Slab* m = make_new_mosaic();
+    if (m == nullptr) break;
+    got += mosaic_carve(*SuperSlab::of(m), *m, c, want - got, list);
+  }
+  if constexpr (kChecked) {
+    // Free blocks carry the canary, so that a free of one still in the
+    // thread cache is caught (a mosaic's map counts it live).
+    std::uint32_t i = 0;
+    for (void* p = *list; i < got; p = *static_cast<void**>(p), ++i) {
+      static_cast<std::uintptr_t*>(p)[1] = kFreedCanary ^ reinterpret_cast<std::uintptr_t>(p);
+    }
+  }
+  return got;
+}
+
+Slab* ThreadHeap::make_new_mosaic() {
+  for (unsigned i = 0; i < kClassCount; ++i) {
+    const auto c = static_cast<SizeClass>(i);
+    ClassState& cs = classes_[c];
+    // A class in use keeps its slabs: its own refills fill their holes, and
+    // its frees stay on the fast path. Idle means neither allocated from
+    // nor refilled since the last look.
+    if (!mosaic_class(c) || bins[c].allocs.get() != cs.allocs_at_gc || cs.refills.get() != cs.refills_at_gc) continue;
+    // Sparse slabs are found near the front: after a wave of frees every
+    // slab is, and an idle purge moves them there.
+    Slab* s = cs.partial.front();
+    for (unsigned looked = 1; s != nullptr && !mosaic_candidate(*s) && looked < kSlabsLookedAt; ++looked) {
+      s = SlabList::next(s);
+    }
+    if (s == nullptr || !mosaic_candidate(*s)) continue;
+    MosaicMap* map = take_map();
+    if (map == nullptr) return nullptr;
+    if (cs.idle_purge_next == s) cs.idle_purge_next = SlabList::next(s);
+    cs.partial.remove(s);
+    make_mosaic(*SuperSlab::of(s), *s, map);
+    mosaics_.push_front(s);
+    mosaics_made.inc();
+    return s;
+  }
+  return nullptr;
+}
+
+void ThreadHeap::return_to_mosaic(Slab& head, void* block) {
+  SuperSlab& ss = *SuperSlab::of(&head);
+  mosaic_free(ss, head, block);
+  if (head.used == 0) release_mosaic(head);
+}
+
+void ThreadHeap::flush_mosaic_bin() {
+  Bin& mb = bins[kMosaicClass];
+  while (mb.head != nullptr) {
+    void* p = mb.head;
+    mb.head = *static_cast<void**>(p);
+    Slab& head = SuperSlab::head_slab(p);
+    // The free counts for the block's own class; as the block leaves that
+    // class's bin at once, it counts as drained from it too.
+    const SizeClass c = mosaic_block_class(head, p);
+    bins[c].frees.inc();
+    classes_[c].drained.inc();
+    update_free_limit(c);
+    return_to_mosaic(head, p);
+  }
+}
+
+void ThreadHeap::release_mosaic(Slab& head) {
+  mosaics_.remove(&head);
+  keep_map(head.mosaic);
+  mosaics_released.inc();
+  SuperSlab& ss = *SuperSlab::of(&head);
+  ss.release_slab(head);
+  return_units(ss);
+}
+
+MosaicMap* ThreadHeap::take_map() {
+  if (spare_maps_ == nullptr) return static_cast<MosaicMap*>(os::map_table(sizeof(MosaicMap)));
+  MosaicMap* map = spare_maps_;
+  spare_maps_ = *reinterpret_cast<MosaicMap**>(map);
+  std::memset(map->cells, 0, sizeof(MosaicMap*));  // where the link was
+  --spare_map_count_;
+  return map;
+}
+
+void ThreadHeap::keep_map(MosaicMap* map) {
+  // Every cell is free again: the mosaic's blocks are all gone.
+  if (spare_map_count_ == kSpareMaps) return os::unmap_table(map, sizeof(MosaicMap));
+  *reinterpret_cast<MosaicMap**>(map) = spare_maps_;
+  spare_maps_ = map;
+  ++spare_map_count_;
 }
 
 void ThreadHeap::flush_all() {
@@ -370,8 +503,13 @@ bool ThreadHeap::purge_idle_class(SizeClass c) {
     // turn coming.
     if (s->used == 0) {
       release_slab(*s);
-    } else if (worth_purging(*s)) {
-      park_free_pages(*SuperSlab::of(s), *s);
+    } else {
+      if (worth_purging(*s)) park_free_pages(*SuperSlab::of(s), *s);
+      // Ready to become a mosaic when another class needs room.
+      if (mosaic_candidate(*s) && s != cs.partial.front()) {
+        cs.partial.remove(s);
+        cs.partial.push_front(s);
+      }
     }
     s = next;
   }
@@ -391,6 +529,7 @@ std::size_t ThreadHeap::release_free_memory(bool purge) {
   if (!purge) return 0;
   std::size_t purged = 0;
   room_.for_each([&purged](SuperSlab* ss) { purged += purge_free_units(*ss, ss->dirty_unit_mask()); });
+  for (Slab* m = mosaics_.front(); m != nullptr; m = SlabList::next(m)) purged += mosaic_purge_free_pages(*SuperSlab::of(m), *m);
   for (unsigned c = 0; c < kClassCount; ++c) purged += purge_class_free_pages(static_cast<SizeClass>(c));
   return purged;
 }
@@ -435,10 +574,19 @@ bool ThreadHeap::check_invariants() const {
     }
     std::uint64_t cached = 0;
     for (void* p = bins[c].head; p != nullptr; p = *static_cast<void**>(p)) {
-      if (SuperSlab::unit_slab(p).owner != this || SuperSlab::unit_slab(p).size_class != c) return false;
+      const Slab& unit = SuperSlab::unit_slab(p);
+      if (unit.owner != this) return false;
+      if (unit.size_class == kMosaicClass ? !mosaic_block_live(unit, p) || mosaic_block_class(unit, p) != c
+                                          : unit.size_class != c) {
+        return false;
+      }
       ++cached;
     }
     if (cached != cached_blocks(static_cast<SizeClass>(c))) return false;
+  }
+  if (bins[kMosaicClass].head != nullptr) return false;
+  for (const Slab* m = mosaics_.front(); m != nullptr; m = SlabList::next(m)) {
+    if (m->owner != this || m->state != Slab::State::kHead || !mosaic_check(*SuperSlab::of(m), *m)) return false;
   }
   return true;
 }

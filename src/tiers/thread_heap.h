@@ -32,6 +32,12 @@
 // it runs, not only at malloc_trim; classes in use are never touched, so a
 // warm steady state makes no madvise call. A look scans at most
 // kIdlePurgeBlocksPerLook blocks' worth of slabs and resumes at the next.
+//
+// MOSAICS (mosaic.h): the slabs of an idle tiny class with at most a quarter
+// of their blocks live go to the front of its partial list at the purge;
+// when another tiny class needs a new slab, it first cuts blocks from the
+// heap's mosaics, then turns such a slab into a new one. Mosaic blocks the
+// program frees land in the bin of kMosaicClass, whose flush returns them.
 #pragma once
 
 #include <atomic>
@@ -43,6 +49,7 @@
 #include "base/intrusive_list.h"
 #include "numa/topology.h"
 #include "tiers/huge.h"
+#include "tiers/mosaic.h"
 #include "tiers/room_index.h"
 #include "tiers/size_classes.h"
 #include "tiers/superslab.h"
@@ -118,15 +125,17 @@ class ThreadHeap {
 
   void init(numa::NodeId node);
 
-  // The thread cache; the fast path reads and writes it directly.
-  Bin bins[kClassCount];
+  // The thread cache; the fast path reads and writes it directly. The last
+  // bin, kMosaicClass's, is always over capacity (see MOSAICS).
+  Bin bins[kBinCount];
   // Huge blocks this heap's thread resized lately (realloc's lock-free case).
   HugeHints huge_hints;
 
   // --- owner-only slow paths ------------------------------------------------
   // Fills the bin of class c; returns false when no memory could be had.
   HAKMEM_SLOW_PATH bool refill(SizeClass c);
-  // The bin of class c went over capacity: give its oldest half back.
+  // The bin of class c went over capacity: give its oldest half back (for
+  // kMosaicClass: every block in it, to its mosaic).
   HAKMEM_SLOW_PATH void flush_overflow(SizeClass c);
   // Returns every block of every bin to its slab.
   void flush_all();
@@ -134,7 +143,7 @@ class ThreadHeap {
   void drain_inbox();
   // Releases empty slabs and SuperSlabs; with `purge`, also purges the pages
   // of free units in SuperSlabs the heap keeps, and the pages of its slabs
-  // that hold only free blocks. Returns bytes purged.
+  // and mosaics that hold only free blocks. Returns bytes purged.
   std::size_t release_free_memory(bool purge);
   // The pages of class c's partial slabs that hold only free blocks, those
   // blocks parked (slab_pages.h). Returns bytes purged.
@@ -190,6 +199,9 @@ class ThreadHeap {
   LocalCounter remote_received;     // blocks other threads returned through the inbox
   LocalCounter superslabs_acquired;
   LocalCounter superslabs_returned;
+  LocalCounter mosaics_made;
+  LocalCounter mosaics_released;
+  std::size_t mosaic_count() const { return mosaics_.size(); }
 
   ListLinks<ThreadHeap> registry_links;  // all heaps (registry lock)
   ListLinks<ThreadHeap> idle_links;      // idle heaps (registry lock)
@@ -200,12 +212,27 @@ class ThreadHeap {
   void return_block(void* block);
   Slab* new_slab(SizeClass c);
   void release_slab(Slab& head);
+  // The units of a slab or mosaic just released go back to the SuperSlab's
+  // free set; a wholly free SuperSlab goes back to its node pool.
+  void return_units(SuperSlab& ss);
+  // Blocks of class c cut from mosaics, old ones first, then new ones made
+  // from idle classes' sparse slabs; at most `want`, pushed on the bin.
+  std::uint32_t carve_from_mosaics(SizeClass c, std::uint32_t want);
+  // An idle class's sparse slab made a mosaic (at the front of mosaics_),
+  // or null when there is none or no page for its map.
+  Slab* make_new_mosaic();
+  void return_to_mosaic(Slab& head, void* block);
+  // Every block in kMosaicClass's bin back to its mosaic.
+  void flush_mosaic_bin();
+  void release_mosaic(Slab& head);
   void update_free_limit(SizeClass c);
   void note_slow_event();
   void collect_idle_bins();
   // Purges an idle class's mostly free slabs, within a budget of blocks a
   // look; true once its whole partial list is done.
   bool purge_idle_class(SizeClass c);
+  MosaicMap* take_map();
+  void keep_map(MosaicMap* map);
   // Purges the units of `mask` (free ones of ss) with one call per run.
   static std::size_t purge_free_units(SuperSlab& ss, std::uint32_t mask);
   void set_capacity(SizeClass c, std::uint32_t capacity);
@@ -221,12 +248,23 @@ class ThreadHeap {
     std::uint32_t blocks = 0;
   };
   static constexpr unsigned kRemoteBatchSlots = 8;
+  // Mosaics a refill looks at before it makes a new one: a bound on its
+  // time, not on how many mosaics a heap may have.
+  static constexpr unsigned kMosaicsPerRefill = 16;
+  // Slabs of an idle class looked at for one sparse enough to become a
+  // mosaic (bounds the walk of a long partial list).
+  static constexpr unsigned kSlabsLookedAt = 8;
+  // Maps of released mosaics kept for the next ones (a cache, not a limit).
+  static constexpr unsigned kSpareMaps = 8;
   static constexpr std::uint32_t kRemoteBatchBlocks = 64;
   void hand_over(RemoteBatch& batch);
 
   ClassState classes_[kClassCount];
   RemoteBatch remote_batches_[kRemoteBatchSlots];
   RoomIndex room_;  // owned SuperSlabs with at least one free unit
+  SlabList mosaics_;  // every mosaic of the heap; refills look from the front
+  MosaicMap* spare_maps_ = nullptr;  // linked through their first word
+  unsigned spare_map_count_ = 0;
   std::atomic<void*> inbox_{nullptr};
   numa::NodeId node_;
   State state_ = State::kUnattached;

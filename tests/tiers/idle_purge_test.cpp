@@ -14,26 +14,11 @@
 #include "tiers/heap_registry.h"
 #include "tiers/slab_pages.h"
 #include "residency.h"
+#include "written_blocks.h"
 #include "tiers/thread_heap.h"
 
 namespace hakmem::tiers {
 namespace {
-
-bool holds(const void* p, std::size_t n, int value) {
-  const auto* b = static_cast<const unsigned char*>(p);
-  return std::all_of(b, b + n, [value](unsigned char x) { return x == static_cast<unsigned char>(value); });
-}
-
-std::vector<void*> allocate_written(std::size_t size, std::size_t count, int value) {
-  std::vector<void*> blocks;
-  for (std::size_t i = 0; i < count; ++i) {
-    void* p = allocate(size);
-    if (p == nullptr) break;
-    std::memset(p, value, size);
-    blocks.push_back(p);
-  }
-  return blocks;
-}
 
 // Keeps every n-th block (in address order) and frees the rest.
 std::vector<void*> keep_one_in(std::size_t n, std::vector<void*> blocks) {

@@ -1,0 +1,88 @@
+// Mosaic slabs: the free space of a sparse tiny slab, open to every tiny
+// class.
+//
+// A slab holds blocks of one class for good, so the holes a wave of frees
+// leaves in it serve that class alone. A program that frees nine in ten of
+// its 64-byte blocks at random and then allocates 500-byte ones keeps
+// nearly every page of the first kind (each still holds a live block) and
+// needs new pages for the second. When a tiny class is idle, its slabs
+// with at most a quarter of their blocks live may become mosaics when
+// another class needs room (ThreadHeap::take_blocks): the survivors stay
+// where they are, and the holes between them take blocks of any tiny class,
+// each at its class's natural alignment (aligned allocation relies on it).
+//
+// A mosaic's map holds one cell per 16-byte granule of its unit, one 4 KiB
+// page in all: kCellFree, kCellInside (a granule of a block that starts
+// earlier), or the class + 1 of the block that starts there. Free, realloc
+// and malloc_usable_size read the block's class from it. The fast path
+// knows nothing of mosaics: their records carry kMosaicClass, whose bin is
+// always over capacity, so a free lands in the slow path, which returns
+// the block to its mosaic.
+//
+// Only one-unit slabs of classes of 16 B to 1 KiB take part. A mosaic whose
+// last block goes is released like any empty slab.
+//
+// Layer: tiers. Owner-only (see thread_heap.h), except mosaic_block_class
+// and mosaic_block_live, which a thread freeing or resizing a live block
+// may call: the cells of a live block do not change while it lives.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "base/constants.h"
+#include "tiers/size_classes.h"
+#include "tiers/superslab.h"
+
+namespace hakmem::tiers {
+
+inline constexpr std::size_t kGranuleBytes = 16;
+inline constexpr unsigned kCellsPerUnit = kSlabUnitBytes / kGranuleBytes;
+inline constexpr std::uint8_t kCellFree = 0;
+inline constexpr std::uint8_t kCellInside = 0xff;
+static_assert(kClassCount + 1 < kCellInside, "a cell holds a class + 1");
+
+struct MosaicMap {
+  std::uint8_t cells[kCellsPerUnit];
+};
+static_assert(sizeof(MosaicMap) == kOsPageBytes, "one page of cells per unit");
+
+// Whether blocks of class c may live in a mosaic.
+inline bool mosaic_class(SizeClass c) {
+  return c < kClassCount && tier_of(c) == Tier::kTiny && block_size(c) >= kGranuleBytes;
+}
+
+// Whether the slab headed by `head` may become a mosaic: one unit of a
+// mosaic class, with some but at most a quarter of its blocks live.
+bool mosaic_candidate(const Slab& head);
+
+// Turns the candidate slab into a mosaic mapped by `map` (every cell free).
+// Its live blocks are those neither on its free list nor parked nor still
+// uncarved. The caller has taken it off its class's lists.
+void make_mosaic(SuperSlab& ss, Slab& head, MosaicMap* map);
+
+// Cuts up to `want` blocks of class c from the mosaic's free granules and
+// pushes them on *list (linked through their first words). Returns how many.
+std::uint32_t mosaic_carve(SuperSlab& ss, Slab& head, SizeClass c, std::uint32_t want, void** list);
+
+// Takes the live block at p back; returns its class. The block must be the
+// start of a live block (mosaic_block_live).
+SizeClass mosaic_free(SuperSlab& ss, Slab& head, void* p);
+
+// The class of the block that starts at p, in the mosaic whose unit record
+// is `unit`; kMosaicClass where no live block starts there.
+SizeClass mosaic_block_class(const Slab& unit, const void* p);
+
+// Whether p is the start of a live block of the mosaic (checked builds).
+bool mosaic_block_live(const Slab& unit, const void* p);
+
+// Purges the mosaic's pages that hold no block and were not purged yet.
+// Returns the bytes purged (none in a hugetlb SuperSlab).
+std::size_t mosaic_purge_free_pages(SuperSlab& ss, Slab& head);
+
+// The mosaic's invariants: `used` counts the blocks that start in the map,
+// each of them followed by exactly its granules marked inside, `carved`
+// bounds every free run, and no purged page holds a block.
+bool mosaic_check(const SuperSlab& ss, const Slab& head);
+
+}  // namespace hakmem::tiers

@@ -1,0 +1,193 @@
+// Mosaic slabs (mosaic.h): the holes of an idle tiny class's sparse slabs
+// serve the other tiny classes. Each test runs on a thread of its own:
+// it frees most of one class's blocks, lets the idle looks come round by
+// working a mid class (which never uses mosaics), then allocates another
+// tiny class and checks where its blocks went.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "residency.h"
+#include "written_blocks.h"
+#include "tiers/allocator.h"
+#include "tiers/heap_registry.h"
+#include "tiers/mosaic.h"
+#include "tiers/thread_heap.h"
+
+namespace hakmem::tiers {
+namespace {
+
+constexpr std::size_t kSparseSize = 64;
+constexpr std::size_t kSparseCount = 16 * 1024;  // 1 MiB: 16 slabs
+constexpr std::size_t kOtherSize = 512;
+
+// Allocates `count` blocks of `size`, keeps every n-th (by address) and
+// frees the rest; returns the kept ones.
+std::vector<void*> sparse_blocks(std::size_t size, std::size_t count, std::size_t n) {
+  std::vector<void*> all = allocate_written(size, count, 0x5c);
+  std::sort(all.begin(), all.end());
+  std::vector<void*> live;
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    if (i % n == 0) {
+      live.push_back(all[i]);
+    } else {
+      deallocate(all[i]);
+    }
+  }
+  return live;
+}
+
+// Bursts of a mid class, bigger than its bin: refills and flushes, the
+// slow-path events the idle looks count.
+void let_looks_come_round() {
+  std::vector<void*> burst(256);
+  for (int b = 0; b < 200; ++b) {
+    for (void*& p : burst) p = allocate(16 * 1024);
+    for (void* p : burst) deallocate(p);
+  }
+}
+
+bool in_mosaic(const void* p) { return SuperSlab::unit_slab(p).size_class == kMosaicClass; }
+
+std::size_t count_in_mosaics(const std::vector<void*>& blocks) {
+  return static_cast<std::size_t>(std::count_if(blocks.begin(), blocks.end(), in_mosaic));
+}
+
+void free_all(ThreadHeap& h, const std::vector<void*>& blocks) {
+  for (void* p : blocks) deallocate(p);
+  h.flush_all();
+}
+
+TEST(Mosaic, AnIdleClassesSparseSlabsServeAnotherTinyClass) {
+  std::thread([] {
+    ThreadHeap& h = *attach_current_thread();
+    const std::size_t mosaics_before = h.mosaic_count();
+    const std::uint64_t made_before = h.mosaics_made.get();
+    const std::vector<void*> live = sparse_blocks(kSparseSize, kSparseCount, 10);
+    ASSERT_EQ(live.size(), kSparseCount / 10 + 1);
+    let_looks_come_round();
+
+    // About 900 KiB of holes: 1,000 blocks of 512 B fit in them.
+    std::vector<void*> other = allocate_written(kOtherSize, 1000, 0x6d);
+    ASSERT_EQ(other.size(), 1000u);
+    EXPECT_GT(h.mosaics_made.get(), made_before);
+    EXPECT_GT(count_in_mosaics(other), other.size() / 2) << "the holes of the idle class served no one";
+    for (void* p : other) {
+      EXPECT_EQ(reinterpret_cast<std::uintptr_t>(p) % kOtherSize, 0u) << "not at its class's alignment";
+      EXPECT_EQ(usable_size(p), kOtherSize);
+    }
+    // Neither kind of block overlaps the other.
+    for (void* p : live) EXPECT_TRUE(holds(p, kSparseSize, 0x5c)) << "a survivor lost its bytes";
+    for (void* p : other) EXPECT_TRUE(holds(p, kOtherSize, 0x6d));
+    for (void* p : live) EXPECT_EQ(usable_size(p), kSparseSize);
+    ASSERT_TRUE(h.check_invariants());
+
+    // realloc of a mosaic block: in place while it fits, else moved and
+    // the old one freed into its mosaic.
+    const auto in = std::find_if(other.begin(), other.end(), in_mosaic);
+    ASSERT_NE(in, other.end());
+    void* p = *in;
+    EXPECT_EQ(reallocate(p, 300), p);
+    void* moved = reallocate(p, 4000);
+    ASSERT_NE(moved, nullptr);
+    EXPECT_TRUE(holds(moved, 300, 0x6d));
+    *in = moved;
+    EXPECT_TRUE(h.check_invariants());
+
+    // Once every block is gone, so are the mosaics.
+    free_all(h, other);
+    free_all(h, live);
+    EXPECT_EQ(h.mosaic_count(), mosaics_before);
+    EXPECT_EQ(h.mosaics_released.get() - made_before, h.mosaics_made.get() - made_before);
+    ASSERT_TRUE(h.check_invariants());
+  }).join();
+}
+
+TEST(Mosaic, AClassInUseKeepsItsSlabs) {
+  std::thread([] {
+    ThreadHeap& h = *attach_current_thread();
+    const std::vector<void*> live = sparse_blocks(kSparseSize, kSparseCount, 10);
+    // (Some may have come from mosaics already there: a recycled heap's.)
+    const std::size_t in_mosaics_before = count_in_mosaics(live);
+    let_looks_come_round();
+    // The sparse class is used again after the last look: it is not idle.
+    deallocate(allocate(kSparseSize));
+    const std::vector<void*> other = allocate_written(kOtherSize, 200, 0x6d);
+    ASSERT_EQ(other.size(), 200u);
+    // (Other idle classes of this heap may have given their holes.)
+    EXPECT_EQ(count_in_mosaics(live), in_mosaics_before) << "a slab of the class in use became a mosaic";
+    for (void* p : live) EXPECT_TRUE(holds(p, kSparseSize, 0x5c));
+    free_all(h, other);
+    free_all(h, live);
+    ASSERT_TRUE(h.check_invariants());
+  }).join();
+}
+
+TEST(Mosaic, BlocksFreedByAnotherThreadGoBackToTheirMosaic) {
+  std::thread([] {
+    ThreadHeap& h = *attach_current_thread();
+    const std::size_t mosaics_before = h.mosaic_count();
+    const std::vector<void*> live = sparse_blocks(kSparseSize, kSparseCount, 10);
+    let_looks_come_round();
+    std::vector<void*> other = allocate_written(kOtherSize, 1000, 0x6d);
+    ASSERT_GT(count_in_mosaics(other), 0u);
+    // Another thread frees them all, survivors included, and hands them
+    // over when it exits.
+    std::vector<void*> everything = other;
+    everything.insert(everything.end(), live.begin(), live.end());
+    std::thread([&everything] {
+      for (void* p : everything) deallocate(p);
+    }).join();
+    h.drain_inbox();
+    h.flush_all();
+    EXPECT_EQ(h.mosaic_count(), mosaics_before) << "a mosaic kept blocks the other thread freed";
+    ASSERT_TRUE(h.check_invariants());
+  }).join();
+}
+
+TEST(Mosaic, TrimPurgesTheMosaicPagesNoBlockHolds) {
+  std::thread([] {
+    ThreadHeap& h = *attach_current_thread();
+    const std::size_t mosaics_before = h.mosaic_count();
+    // One survivor in 200 blocks of 64 B: pages of 64 blocks, some hold none.
+    const std::vector<void*> live = sparse_blocks(kSparseSize, kSparseCount, 200);
+    let_looks_come_round();
+    std::vector<void*> other = allocate_written(kOtherSize, 1500, 0x6d);
+    std::vector<void*> in_mosaics;
+    for (void* p : other) {
+      if (in_mosaic(p)) in_mosaics.push_back(p);
+    }
+    ASSERT_GT(in_mosaics.size(), 100u);
+    free_all(h, other);  // the mosaics keep only the survivors now
+    ASSERT_GT(h.mosaic_count(), mosaics_before);
+    trim();
+    // The pages of the 512 B blocks that shared no page with a survivor
+    // are gone; a survivor's page is not.
+    std::size_t purged = 0;
+    for (void* p : in_mosaics) {
+      const auto page = reinterpret_cast<std::uintptr_t>(p) & ~std::uintptr_t{4095};
+      const bool shares = std::any_of(live.begin(), live.end(), [page](void* q) {
+        return (reinterpret_cast<std::uintptr_t>(q) & ~std::uintptr_t{4095}) == page;
+      });
+      if (!shares && !resident(p)) ++purged;
+    }
+    EXPECT_GT(purged, in_mosaics.size() / 4) << "trim kept the mosaics' free pages";
+    for (void* p : live) EXPECT_TRUE(resident(p) && holds(p, kSparseSize, 0x5c));
+    ASSERT_TRUE(h.check_invariants());
+    // The purged pages serve again.
+    std::vector<void*> again = allocate_written(kOtherSize, 1500, 0x7e);
+    ASSERT_EQ(again.size(), 1500u);
+    for (void* p : again) EXPECT_TRUE(holds(p, kOtherSize, 0x7e));
+    for (void* p : live) EXPECT_TRUE(holds(p, kSparseSize, 0x5c));
+    ASSERT_TRUE(h.check_invariants());
+    free_all(h, again);
+    free_all(h, live);
+    EXPECT_EQ(h.mosaic_count(), mosaics_before);
+  }).join();
+}
+
+}  // namespace
+}  // namespace hakmem::tiers
