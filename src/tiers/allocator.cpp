@@ -89,6 +89,7 @@ SizeClass class_of_block(const Slab& unit, const void* p) {
 const Slab& check_mosaic_free(void* p, const Slab& unit) {
   // Its map marks a free block's granules free: a second free finds none
   // starting there, and nor does a pointer into a block.
+  if (mosaic_block_interior(unit, p)) report_misuse("invalid free (not the start of a block)", p, &unit);
   if (!mosaic_block_live(unit, p)) report_misuse("invalid or double free", p, &unit);
   auto* words = static_cast<std::uintptr_t*>(p);
   if (words[1] == (kFreedCanary ^ reinterpret_cast<std::uintptr_t>(p))) report_misuse("double free", p, &unit);

@@ -198,6 +198,16 @@ SizeClass mosaic_block_class(const Slab& unit, const void* p) {
 
 bool mosaic_block_live(const Slab& unit, const void* p) { return mosaic_block_class(unit, p) != kMosaicClass; }
 
+bool mosaic_block_interior(const Slab& unit, const void* p) {
+  const MosaicMap* map = __atomic_load_n(&unit.mosaic, __ATOMIC_ACQUIRE);
+  const char* begin = SuperSlab::of(p)->slab_begin(unit);
+  if (map == nullptr || static_cast<const char*>(p) < begin) return false;
+  const auto offset = static_cast<std::size_t>(static_cast<const char*>(p) - begin);
+  if (offset / kGranuleBytes >= unit.capacity) return false;
+  const std::uint8_t cell = map->cells[offset / kGranuleBytes];
+  return cell == kCellInside || (cell != kCellFree && offset % kGranuleBytes != 0);
+}
+
 std::size_t mosaic_purge_free_pages(SuperSlab& ss, Slab& head) {
   if (ss.backing() == os::Backing::kHugetlb) return 0;
   const std::uint8_t* cells = head.mosaic->cells;

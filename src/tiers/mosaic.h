@@ -75,6 +75,8 @@ SizeClass mosaic_block_class(const Slab& unit, const void* p);
 
 // Whether p is the start of a live block of the mosaic (checked builds).
 bool mosaic_block_live(const Slab& unit, const void* p);
+// Whether p points into a live block of the mosaic past its start.
+bool mosaic_block_interior(const Slab& unit, const void* p);
 
 // Purges the mosaic's pages that hold no block and were not purged yet.
 // Returns the bytes purged (none in a hugetlb SuperSlab).

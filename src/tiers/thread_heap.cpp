@@ -105,6 +105,7 @@ void ThreadHeap::collect_idle_bins() {
       cs.idle_pages_purged = false;
       cs.idle_purge_next = nullptr;
     }
+    cs.idle_at_last_look = idle;
     cs.frees_at_gc = frees;
     cs.allocs_at_gc = allocs;
     cs.refills_at_gc = refills;
@@ -383,8 +384,12 @@ Slab* ThreadHeap::make_new_mosaic() {
     ClassState& cs = classes_[c];
     // A class in use keeps its slabs: its own refills fill their holes, and
     // its frees stay on the fast path. Idle means neither allocated from
-    // nor refilled since the last look.
-    if (!mosaic_class(c) || bins[c].allocs.get() != cs.allocs_at_gc || cs.refills.get() != cs.refills_at_gc) continue;
+    // nor refilled for a whole look's interval and since (right after a
+    // look every class would pass the second test alone).
+    if (!mosaic_class(c) || !cs.idle_at_last_look || bins[c].allocs.get() != cs.allocs_at_gc ||
+        cs.refills.get() != cs.refills_at_gc) {
+      continue;
+    }
     // Sparse slabs are found near the front: after a wave of frees every
     // slab is, and an idle purge moves them there.
     Slab* s = cs.partial.front();

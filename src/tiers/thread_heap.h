@@ -92,6 +92,9 @@ struct ClassState {
   // The class's free pages were purged at its current idle spell (see
   // collect_idle_bins); cleared when the class is used again.
   bool idle_pages_purged = false;
+  // The last look found the class idle (neither allocated from nor
+  // refilled since the look before).
+  bool idle_at_last_look = false;
   // Where an idle purge cut short by its budget resumes at the next look (a
   // slab on the partial list); null: at the front.
   Slab* idle_purge_next = nullptr;

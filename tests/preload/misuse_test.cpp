@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include <cstddef>
+#include <cstdint>
 
 #include "preload_test_util.h"
 
@@ -104,6 +105,53 @@ TEST_F(CheckedMisuse, DoubleFreeOfABlockWhosePageTrimPurgedAborts) {
         free(opaque_pointer(blocks[300]));
       },
       "double free");
+}
+
+// A block cut from a mosaic slab (src/tiers/mosaic.h): the holes of an idle
+// class's sparse slabs serving another class. Its map says which granules
+// start a live block.
+void* block_in_a_mosaic() {
+  // 16 Ki blocks of 64 B, one in ten kept: 16 sparse slabs of an idle class.
+  static void* small[16 * 1024];
+  for (void*& b : small) b = malloc(64);
+  for (int i = 0; i < 16 * 1024; ++i) {
+    if (i % 10 != 0) free(small[i]);
+  }
+  // Slow-path events of a mid class, so that the idle looks come round.
+  static void* burst[256];
+  for (int round = 0; round < 200; ++round) {
+    for (void*& b : burst) b = malloc(16 * 1024);
+    for (void* b : burst) free(b);
+  }
+  // The first 512 B block that lies in a 64 KiB unit of the 64 B blocks.
+  for (int i = 0; i < 4096; ++i) {
+    void* p = malloc(512);
+    for (int k = 0; k < 16 * 1024; k += 10) {
+      if ((reinterpret_cast<std::uintptr_t>(p) >> 16) == (reinterpret_cast<std::uintptr_t>(small[k]) >> 16)) return p;
+    }
+  }
+  return nullptr;
+}
+
+TEST_F(CheckedMisuse, DoubleFreeOfAMosaicBlockAborts) {
+  EXPECT_DEATH(
+      {
+        void* p = block_in_a_mosaic();
+        if (p != nullptr) {
+          free(p);
+          free(opaque_pointer(p));
+        }
+      },
+      "double free");
+}
+
+TEST_F(CheckedMisuse, FreeOfAnInteriorPointerOfAMosaicBlockAborts) {
+  EXPECT_DEATH(
+      {
+        char* p = static_cast<char*>(block_in_a_mosaic());
+        if (p != nullptr) free(opaque_pointer(p + 64));
+      },
+      "invalid free \\(not the start of a block\\)");
 }
 
 TEST_F(CheckedMisuse, DoubleFreeThroughDeleteAborts) {
