@@ -172,7 +172,7 @@ std::uint32_t mosaic_carve(SuperSlab& ss, Slab& head, SizeClass c, std::uint32_t
   return got;
 }
 
-SizeClass mosaic_free(SuperSlab& ss, Slab& head, void* p) {
+SizeClass mosaic_free(Slab& head, void* p) {
   std::uint8_t* cells = head.mosaic->cells;
   const unsigned g = granule_of(head, p);
   HAKMEM_ASSERT(g < head.capacity && cells[g] != kCellFree && cells[g] != kCellInside && head.used > 0);
@@ -182,30 +182,38 @@ SizeClass mosaic_free(SuperSlab& ss, Slab& head, void* p) {
   --head.used;
   const unsigned run = free_run_around(cells, g, n, head.capacity);
   if (run > head.carved) head.carved = run;
-  (void)ss;
   return c;
 }
 
-SizeClass mosaic_block_class(const Slab& unit, const void* p) {
+namespace {
+
+// The cell of the granule holding p, with p's offset into it; null where p
+// lies outside the mosaic's granules (or the unit is no mosaic now).
+const std::uint8_t* cell_of(const Slab& unit, const void* p, std::size_t* misalignment) {
   const MosaicMap* map = __atomic_load_n(&unit.mosaic, __ATOMIC_ACQUIRE);
   const char* begin = SuperSlab::of(p)->slab_begin(unit);
-  if (map == nullptr || static_cast<const char*>(p) < begin) return kMosaicClass;
+  if (map == nullptr || static_cast<const char*>(p) < begin) return nullptr;
   const auto offset = static_cast<std::size_t>(static_cast<const char*>(p) - begin);
-  if (offset % kGranuleBytes != 0 || offset / kGranuleBytes >= unit.capacity) return kMosaicClass;
-  const std::uint8_t cell = map->cells[offset / kGranuleBytes];
-  return cell == kCellFree || cell == kCellInside ? kMosaicClass : static_cast<SizeClass>(cell - 1);
+  if (offset / kGranuleBytes >= unit.capacity) return nullptr;
+  *misalignment = offset % kGranuleBytes;
+  return &map->cells[offset / kGranuleBytes];
+}
+
+}  // namespace
+
+SizeClass mosaic_block_class(const Slab& unit, const void* p) {
+  std::size_t misalignment = 0;
+  const std::uint8_t* cell = cell_of(unit, p, &misalignment);
+  if (cell == nullptr || misalignment != 0 || *cell == kCellFree || *cell == kCellInside) return kMosaicClass;
+  return static_cast<SizeClass>(*cell - 1);
 }
 
 bool mosaic_block_live(const Slab& unit, const void* p) { return mosaic_block_class(unit, p) != kMosaicClass; }
 
 bool mosaic_block_interior(const Slab& unit, const void* p) {
-  const MosaicMap* map = __atomic_load_n(&unit.mosaic, __ATOMIC_ACQUIRE);
-  const char* begin = SuperSlab::of(p)->slab_begin(unit);
-  if (map == nullptr || static_cast<const char*>(p) < begin) return false;
-  const auto offset = static_cast<std::size_t>(static_cast<const char*>(p) - begin);
-  if (offset / kGranuleBytes >= unit.capacity) return false;
-  const std::uint8_t cell = map->cells[offset / kGranuleBytes];
-  return cell == kCellInside || (cell != kCellFree && offset % kGranuleBytes != 0);
+  std::size_t misalignment = 0;
+  const std::uint8_t* cell = cell_of(unit, p, &misalignment);
+  return cell != nullptr && (*cell == kCellInside || (*cell != kCellFree && misalignment != 0));
 }
 
 std::size_t mosaic_purge_free_pages(SuperSlab& ss, Slab& head) {

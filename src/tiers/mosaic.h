@@ -67,7 +67,7 @@ std::uint32_t mosaic_carve(SuperSlab& ss, Slab& head, SizeClass c, std::uint32_t
 
 // Takes the live block at p back; returns its class. The block must be the
 // start of a live block (mosaic_block_live).
-SizeClass mosaic_free(SuperSlab& ss, Slab& head, void* p);
+SizeClass mosaic_free(Slab& head, void* p);
 
 // The class of the block that starts at p, in the mosaic whose unit record
 // is `unit`; kMosaicClass where no live block starts there.

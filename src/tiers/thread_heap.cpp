@@ -410,8 +410,7 @@ Slab* ThreadHeap::make_new_mosaic() {
 }
 
 void ThreadHeap::return_to_mosaic(Slab& head, void* block) {
-  SuperSlab& ss = *SuperSlab::of(&head);
-  mosaic_free(ss, head, block);
+  mosaic_free(head, block);
   if (head.used == 0) release_mosaic(head);
 }
 

@@ -20,20 +20,6 @@
 namespace hakmem::tiers {
 namespace {
 
-// Keeps every n-th block (in address order) and frees the rest.
-std::vector<void*> keep_one_in(std::size_t n, std::vector<void*> blocks) {
-  std::sort(blocks.begin(), blocks.end());
-  std::vector<void*> live;
-  for (std::size_t i = 0; i < blocks.size(); ++i) {
-    if (i % n == 0) {
-      live.push_back(blocks[i]);
-    } else {
-      deallocate(blocks[i]);
-    }
-  }
-  return live;
-}
-
 // `count` written blocks of `size`, every n-th of them (by address) kept
 // live and the rest freed.
 struct SparseBlocks {

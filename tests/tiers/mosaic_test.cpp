@@ -24,22 +24,6 @@ constexpr std::size_t kSparseSize = 64;
 constexpr std::size_t kSparseCount = 16 * 1024;  // 1 MiB: 16 slabs
 constexpr std::size_t kOtherSize = 512;
 
-// Allocates `count` blocks of `size`, keeps every n-th (by address) and
-// frees the rest; returns the kept ones.
-std::vector<void*> sparse_blocks(std::size_t size, std::size_t count, std::size_t n) {
-  std::vector<void*> all = allocate_written(size, count, 0x5c);
-  std::sort(all.begin(), all.end());
-  std::vector<void*> live;
-  for (std::size_t i = 0; i < all.size(); ++i) {
-    if (i % n == 0) {
-      live.push_back(all[i]);
-    } else {
-      deallocate(all[i]);
-    }
-  }
-  return live;
-}
-
 // Bursts of a mid class, bigger than its bin: refills and flushes, the
 // slow-path events the idle looks count.
 void let_looks_come_round() {
@@ -48,6 +32,14 @@ void let_looks_come_round() {
     for (void*& p : burst) p = allocate(16 * 1024);
     for (void* p : burst) deallocate(p);
   }
+}
+
+// 16 slabs of 64-byte blocks with one in n kept (returned, in address
+// order), then enough idle looks for their class to count as idle.
+std::vector<void*> holes_of_an_idle_class(std::size_t n) {
+  std::vector<void*> live = keep_one_in(n, allocate_written(kSparseSize, kSparseCount, 0x5c));
+  let_looks_come_round();
+  return live;
 }
 
 bool in_mosaic(const void* p) { return SuperSlab::unit_slab(p).size_class == kMosaicClass; }
@@ -66,9 +58,8 @@ TEST(Mosaic, AnIdleClassesSparseSlabsServeAnotherTinyClass) {
     ThreadHeap& h = *attach_current_thread();
     const std::size_t mosaics_before = h.mosaic_count();
     const std::uint64_t made_before = h.mosaics_made.get();
-    const std::vector<void*> live = sparse_blocks(kSparseSize, kSparseCount, 10);
+    const std::vector<void*> live = holes_of_an_idle_class(10);
     ASSERT_EQ(live.size(), kSparseCount / 10 + 1);
-    let_looks_come_round();
 
     // About 900 KiB of holes: 1,000 blocks of 512 B fit in them.
     std::vector<void*> other = allocate_written(kOtherSize, 1000, 0x6d);
@@ -109,7 +100,7 @@ TEST(Mosaic, AnIdleClassesSparseSlabsServeAnotherTinyClass) {
 TEST(Mosaic, AClassInUseKeepsItsSlabs) {
   std::thread([] {
     ThreadHeap& h = *attach_current_thread();
-    const std::vector<void*> live = sparse_blocks(kSparseSize, kSparseCount, 10);
+    const std::vector<void*> live = keep_one_in(10, allocate_written(kSparseSize, kSparseCount, 0x5c));
     // (Some may have come from mosaics already there: a recycled heap's.)
     const std::size_t in_mosaics_before = count_in_mosaics(live);
     let_looks_come_round();
@@ -130,8 +121,7 @@ TEST(Mosaic, BlocksFreedByAnotherThreadGoBackToTheirMosaic) {
   std::thread([] {
     ThreadHeap& h = *attach_current_thread();
     const std::size_t mosaics_before = h.mosaic_count();
-    const std::vector<void*> live = sparse_blocks(kSparseSize, kSparseCount, 10);
-    let_looks_come_round();
+    const std::vector<void*> live = holes_of_an_idle_class(10);
     std::vector<void*> other = allocate_written(kOtherSize, 1000, 0x6d);
     ASSERT_GT(count_in_mosaics(other), 0u);
     // Another thread frees them all, survivors included, and hands them
@@ -153,8 +143,7 @@ TEST(Mosaic, TrimPurgesTheMosaicPagesNoBlockHolds) {
     ThreadHeap& h = *attach_current_thread();
     const std::size_t mosaics_before = h.mosaic_count();
     // One survivor in 200 blocks of 64 B: pages of 64 blocks, some hold none.
-    const std::vector<void*> live = sparse_blocks(kSparseSize, kSparseCount, 200);
-    let_looks_come_round();
+    const std::vector<void*> live = holes_of_an_idle_class(200);
     std::vector<void*> other = allocate_written(kOtherSize, 1500, 0x6d);
     std::vector<void*> in_mosaics;
     for (void* p : other) {

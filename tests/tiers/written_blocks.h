@@ -1,5 +1,6 @@
-// Blocks written with a known byte, and the check that they still hold it:
-// for the tests where blocks of several kinds share slabs and pages.
+// Blocks written with a known byte, the check that they still hold it, and
+// sparse sets of them: for the tests where blocks of several kinds share
+// slabs and pages.
 #pragma once
 
 #include <algorithm>
@@ -28,6 +29,21 @@ inline std::vector<void*> allocate_written(std::size_t size, std::size_t count, 
     blocks.push_back(p);
   }
   return blocks;
+}
+
+// Keeps every n-th block (in address order) and frees the rest; returns
+// the kept ones, in address order.
+inline std::vector<void*> keep_one_in(std::size_t n, std::vector<void*> blocks) {
+  std::sort(blocks.begin(), blocks.end());
+  std::vector<void*> live;
+  for (std::size_t i = 0; i < blocks.size(); ++i) {
+    if (i % n == 0) {
+      live.push_back(blocks[i]);
+    } else {
+      deallocate(blocks[i]);
+    }
+  }
+  return live;
 }
 
 }  // namespace hakmem::tiers
