@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cstring>
 
+#include "base/bits.h"
 #include "base/build_config.h"
 #include "base/check.h"
 #include "os/pages.h"
@@ -12,7 +13,6 @@ namespace hakmem::tiers {
 
 namespace {
 
-constexpr unsigned kPagesPerUnit = kSlabUnitBytes / kOsPageBytes;
 constexpr unsigned kCellsPerPage = kOsPageBytes / kGranuleBytes;
 
 // A block of class c takes this many granules...
@@ -148,7 +148,7 @@ std::uint32_t mosaic_carve(SuperSlab& ss, Slab& head, SizeClass c, std::uint32_t
   unsigned g = skip_used(cells, 0, granules);
   while (g < granules && got < want) {
     const unsigned end = skip_free(cells, g, granules);
-    unsigned at = (g + align - 1) / align * align;
+    auto at = static_cast<unsigned>(align_up(g, align));
     unsigned left = g;  // start of the free run still unused before `at`
     while (at + need <= end && got < want) {
       cells[at] = static_cast<std::uint8_t>(c + 1);
@@ -160,7 +160,7 @@ std::uint32_t mosaic_carve(SuperSlab& ss, Slab& head, SizeClass c, std::uint32_t
       ++got;
       if (at - left > longest) longest = at - left;
       left = at + need;
-      at = (left + align - 1) / align * align;
+      at = static_cast<unsigned>(align_up(left, align));
     }
     if (end - left > longest) longest = end - left;
     g = skip_used(cells, end, granules);

@@ -11,8 +11,6 @@ namespace hakmem::tiers {
 
 namespace {
 
-constexpr unsigned kPagesPerUnit = kSlabUnitBytes / kOsPageBytes;
-static_assert(kPagesPerUnit == 16, "Slab::purged_pages is one 16-bit mask per unit");
 
 constexpr unsigned max_units_per_slab() {
   unsigned m = 1;

@@ -39,6 +39,10 @@ namespace hakmem::tiers {
 class ThreadHeap;
 struct MosaicMap;
 
+// Small pages per slab unit: Slab::purged_pages has a bit for each.
+inline constexpr unsigned kPagesPerUnit = kSlabUnitBytes / kOsPageBytes;
+static_assert(kPagesPerUnit == 16, "Slab::purged_pages is one 16-bit mask per unit");
+
 struct alignas(64) Slab {  // 64 bytes: the free path indexes the array with a shift
   enum class State : std::uint8_t { kFree, kHead, kContinuation };
 
