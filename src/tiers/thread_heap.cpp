@@ -32,7 +32,7 @@ void ThreadHeap::init(numa::NodeId node) {
     }
   }
   // A recycled heap keeps the capacities it has grown to.
-  const bool capacities_set = initial_capacity_bytes_ != 0;
+  const bool capacities_set = initial_capacity_bytes_[kTinyBudget] != 0;
   for (unsigned c = 0; c < kClassCount; ++c) {
     ClassState& cs = classes_[c];
     const std::size_t bs = block_size(static_cast<SizeClass>(c));
@@ -43,7 +43,7 @@ void ThreadHeap::init(numa::NodeId node) {
     cs.max_capacity = static_cast<std::uint32_t>(by_bytes < kBinMaxBlocks ? by_bytes : kBinMaxBlocks);
     const std::uint32_t initial = cs.max_capacity < kInitialCapacity ? cs.max_capacity : kInitialCapacity;
     if (!capacities_set) {
-      initial_capacity_bytes_ += initial * bs;
+      initial_capacity_bytes_[budget_group(static_cast<SizeClass>(c))] += initial * bs;
       set_capacity(static_cast<SizeClass>(c), initial);
     }
     update_free_limit(static_cast<SizeClass>(c));
@@ -74,7 +74,8 @@ std::uint32_t ThreadHeap::grown_capacity(std::uint32_t capacity, std::uint32_t m
 void ThreadHeap::set_capacity(SizeClass c, std::uint32_t capacity) {
   ClassState& cs = classes_[c];
   const std::size_t bs = block_size(c);
-  capacity_bytes_ = capacity_bytes_ - cs.capacity * bs + capacity * bs;
+  std::size_t& group_bytes = capacity_bytes_[budget_group(c)];
+  group_bytes = group_bytes - cs.capacity * bs + capacity * bs;
   cs.capacity = capacity;
 }
 
@@ -118,7 +119,8 @@ bool ThreadHeap::refill(SizeClass c) {
   drain_inbox();
   ClassState& cs = classes_[c];
   cs.refills.inc();
-  const std::size_t room = capacity_limit_bytes() - capacity_bytes_;
+  const BudgetGroup g = budget_group(c);
+  const std::size_t room = capacity_limit_bytes(g) - capacity_bytes_[g];
   set_capacity(c, grown_capacity(cs.capacity, cs.max_capacity, block_size(c), room));
   if (bins[c].head == nullptr) take_blocks(c, cs.capacity / 2 == 0 ? 1 : cs.capacity / 2);
   update_free_limit(c);

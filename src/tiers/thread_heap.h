@@ -18,8 +18,8 @@
 //
 // CAPACITY (thread-cache adaptation, no fixed cap): each class starts with a
 // small capacity; every refill (the bin ran dry: the class is hot) doubles
-// it, up to a byte budget per class and while the capacities of all classes
-// together stay within a budget per heap; every kGcEvents slow-path events,
+// it, up to a byte budget per class and while the capacities of its budget
+// group's classes together stay within the group's budget per heap; every kGcEvents slow-path events,
 // a class neither allocated from nor refilled since the last look (idle) is
 // flushed entirely and its capacity halved, which makes room in the heap's
 // budget for the classes in use. A bin over its capacity flushes its oldest
@@ -107,14 +107,22 @@ class ThreadHeap {
 
   // A bin holds at most this many bytes of free blocks, and at most
   // kBinMaxBlocks blocks: enough for a program cycling through a thousand
-  // blocks of one class (up to 1 KiB each) to stay in the thread cache,
+  // blocks of one class (up to 2 KiB each) to stay in the thread cache,
   // without letting a class of tiny blocks hoard tens of thousands.
-  static constexpr std::size_t kBinBudgetBytes = 1024 * 1024;
+  static constexpr std::size_t kBinBudgetBytes = 2 * 1024 * 1024;
   static constexpr std::uint32_t kBinMaxBlocks = 1024;
   // Bytes of capacity (capacity x block size, summed over classes) a heap
-  // may add to its initial capacities: bounds what one thread keeps cached,
-  // whatever the mix.
-  static constexpr std::size_t kHeapBudgetBytes = 2 * 1024 * 1024;
+  // may add to its initial capacities, per budget group: bounds what one
+  // thread keeps cached, whatever the mix. The tiny classes (up to 1 KiB)
+  // and the bigger ones draw on separate budgets: a byte budget that lets a
+  // mid class cache a useful count of 16-32 KiB blocks would let tiny
+  // classes hoard thousands of blocks each (more RSS for no gain), and one
+  // sized for tiny blocks leaves mid classes a few blocks each, so that a
+  // program cycling through a thousand mid blocks refills and flushes all
+  // the time and gets back cold blocks (random mid: 10% slower).
+  enum BudgetGroup : std::uint8_t { kTinyBudget, kBigBudget, kBudgetGroups };
+  static constexpr std::size_t kHeapBudgetBytes[kBudgetGroups] = {2 * 1024 * 1024, 8 * 1024 * 1024};
+  static BudgetGroup budget_group(SizeClass c) { return tier_of(c) == Tier::kTiny ? kTinyBudget : kBigBudget; }
   static constexpr std::uint32_t kInitialCapacity = 16;
   static constexpr std::uint32_t kGcEvents = 256;
   // Blocks of slabs an idle look may scan: bounds the pause a look adds to
@@ -180,9 +188,10 @@ class ThreadHeap {
   // no more than `room_bytes` of blocks added.
   static std::uint32_t grown_capacity(std::uint32_t capacity, std::uint32_t max_capacity,
                                       std::size_t block_bytes, std::size_t room_bytes);
-  // Sum over classes of capacity x block size, and what it may grow to.
-  std::size_t capacity_bytes() const { return capacity_bytes_; }
-  std::size_t capacity_limit_bytes() const { return initial_capacity_bytes_ + kHeapBudgetBytes; }
+  // Sum over a budget group's classes of capacity x block size, and what it
+  // may grow to.
+  std::size_t capacity_bytes(BudgetGroup g) const { return capacity_bytes_[g]; }
+  std::size_t capacity_limit_bytes(BudgetGroup g) const { return initial_capacity_bytes_[g] + kHeapBudgetBytes[g]; }
   ClassState& class_state(SizeClass c) { return classes_[c]; }
   const ClassState& class_state(SizeClass c) const { return classes_[c]; }
   numa::NodeId node() const { return node_; }
@@ -274,8 +283,9 @@ class ThreadHeap {
   bool collected_ = false;
   bool remote_pending_ = false;  // some remote batch may hold blocks
   std::uint32_t slow_events_ = 0;
-  std::size_t capacity_bytes_ = 0;  // sum over classes of capacity x block size
-  std::size_t initial_capacity_bytes_ = 0;  // 0 until init() sets the capacities
+  // Per budget group: sum over its classes of capacity x block size.
+  std::size_t capacity_bytes_[kBudgetGroups] = {};
+  std::size_t initial_capacity_bytes_[kBudgetGroups] = {};  // 0 until init() sets the capacities
   LocalCounter* remote_to_node_ = nullptr;
   LocalCounter* remote_bytes_to_node_ = nullptr;
 };

@@ -125,7 +125,7 @@ TEST(ThreadHeap, CapacitiesTogetherStayWithinTheHeapBudget) {
   std::thread([] {
     ThreadHeap& h = my_heap();
     // Every class from 1 KiB to 256 KiB runs hot: each alone could grow to
-    // kBinBudgetBytes, all together only by kHeapBudgetBytes.
+    // kBinBudgetBytes, all together only by their group's kHeapBudgetBytes.
     std::vector<void*> v;
     for (int round = 0; round < 12; ++round) {
       for (std::size_t size = 1024; size <= 256 * 1024; size += size / 4) {
@@ -134,13 +134,16 @@ TEST(ThreadHeap, CapacitiesTogetherStayWithinTheHeapBudget) {
         v.clear();
       }
     }
-    std::size_t capacity_bytes = 0;
+    std::size_t capacity_bytes[ThreadHeap::kBudgetGroups] = {};
     for (unsigned i = 0; i < kClassCount; ++i) {
       const auto c = static_cast<SizeClass>(i);
-      capacity_bytes += h.class_state(c).capacity * block_size(c);
+      capacity_bytes[ThreadHeap::budget_group(c)] += h.class_state(c).capacity * block_size(c);
     }
-    EXPECT_EQ(capacity_bytes, h.capacity_bytes());
-    EXPECT_LE(h.capacity_bytes(), h.capacity_limit_bytes());
+    for (unsigned i = 0; i < ThreadHeap::kBudgetGroups; ++i) {
+      const auto g = static_cast<ThreadHeap::BudgetGroup>(i);
+      EXPECT_EQ(capacity_bytes[g], h.capacity_bytes(g));
+      EXPECT_LE(h.capacity_bytes(g), h.capacity_limit_bytes(g));
+    }
     EXPECT_TRUE(h.check_invariants());
   }).join();
 }
