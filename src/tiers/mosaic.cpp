@@ -81,7 +81,7 @@ void clear_purged_pages(const SuperSlab& ss, Slab& head, unsigned g, unsigned n)
 }  // namespace
 
 bool mosaic_candidate(const Slab& head) {
-  return head.state == Slab::State::kHead && head.unit_count == 1 && mosaic_class(head.size_class) &&
+  return head.state == Slab::State::kHead && head.unit_count == 1 && mosaic_source_class(head.size_class) &&
          head.used != 0 && std::uint64_t{head.used} * 4 <= head.capacity;
 }
 
@@ -166,6 +166,7 @@ std::uint32_t mosaic_carve(SuperSlab& ss, Slab& head, SizeClass c, std::uint32_t
     g = skip_used(cells, end, granules);
   }
   head.used += got;
+  if (got != 0) head.parked = 0;  // quiet looks: none
   // A whole scan knows the longest run left; one cut short by `want` only
   // shrank runs, so the old bound still holds.
   if (g >= granules) head.carved = longest;
@@ -180,6 +181,7 @@ SizeClass mosaic_free(Slab& head, void* p) {
   const unsigned n = granules_of(c);
   std::memset(cells + g, kCellFree, n);
   --head.used;
+  head.parked = 0;  // quiet looks: none
   const unsigned run = free_run_around(cells, g, n, head.capacity);
   if (run > head.carved) head.carved = run;
   return c;
@@ -248,7 +250,7 @@ std::size_t mosaic_purge_free_pages(SuperSlab& ss, Slab& head) {
 
 bool mosaic_check(const SuperSlab& ss, const Slab& head) {
   if (head.size_class != kMosaicClass || head.mosaic == nullptr || head.unit_count != 1) return false;
-  if (head.free_list != nullptr || head.parked != 0 || head.on_full_list) return false;
+  if (head.free_list != nullptr || head.parked > kMosaicQuietLooks || head.on_full_list) return false;
   const std::uint8_t* cells = head.mosaic->cells;
   const unsigned granules = head.capacity;
   if (granules != static_cast<unsigned>((ss.slab_end(head) - ss.slab_begin(head)) / kGranuleBytes)) return false;

@@ -1,14 +1,15 @@
-// Mosaic slabs: the free space of a sparse tiny slab, open to every tiny
-// class.
+// Mosaic slabs: the free space of a sparse one-unit slab, open to every
+// tiny and mid class.
 //
 // A slab holds blocks of one class for good, so the holes a wave of frees
 // leaves in it serve that class alone. A program that frees nine in ten of
 // its 64-byte blocks at random and then allocates 500-byte ones keeps
 // nearly every page of the first kind (each still holds a live block) and
-// needs new pages for the second. When a tiny class is idle, its slabs
-// with at most a quarter of their blocks live may become mosaics when
-// another class needs room (ThreadHeap::take_blocks): the survivors stay
-// where they are, and the holes between them take blocks of any tiny class,
+// needs new pages for the second. When a class of one-unit slabs (16 B to
+// 8 KiB) is idle, its slabs with at most a quarter of their blocks live
+// may become mosaics when another class needs room
+// (ThreadHeap::take_blocks): the survivors stay where they are, and the
+// holes between them take blocks of any tiny or mid class (16 B to 32 KiB),
 // each at its class's natural alignment (aligned allocation relies on it).
 //
 // A mosaic's map holds one cell per 16-byte granule of its unit, one 4 KiB
@@ -19,8 +20,9 @@
 // always over capacity, so a free lands in the slow path, which returns
 // the block to its mosaic.
 //
-// Only one-unit slabs of classes of 16 B to 1 KiB take part. A mosaic whose
-// last block goes is released like any empty slab.
+// A mosaic whose last block goes is released like any empty slab; one
+// neither carved from nor freed into for kMosaicQuietLooks looks of its
+// heap purges its free pages (ThreadHeap::purge_quiet_mosaics).
 //
 // Layer: tiers. Owner-only (see thread_heap.h), except mosaic_block_class
 // and mosaic_block_live, which a thread freeing or resizing a live block
@@ -47,9 +49,16 @@ struct MosaicMap {
 };
 static_assert(sizeof(MosaicMap) == kOsPageBytes, "one page of cells per unit");
 
-// Whether blocks of class c may live in a mosaic.
+// Whether slabs of class c may become mosaics: one-unit slabs (blocks of
+// 16 B to 8 KiB).
+inline bool mosaic_source_class(SizeClass c) {
+  return c < kClassCount && units_per_slab(c) == 1 && block_size(c) >= kGranuleBytes;
+}
+
+// Whether blocks of class c may live in a mosaic: those of 16 B to 32 KiB
+// (a free run in a 64 KiB unit seldom holds a bigger one).
 inline bool mosaic_class(SizeClass c) {
-  return c < kClassCount && tier_of(c) == Tier::kTiny && block_size(c) >= kGranuleBytes;
+  return c < kClassCount && tier_of(c) != Tier::kLarge && block_size(c) >= kGranuleBytes;
 }
 
 // Whether the slab headed by `head` may become a mosaic: one unit of a
@@ -77,6 +86,10 @@ SizeClass mosaic_block_class(const Slab& unit, const void* p);
 bool mosaic_block_live(const Slab& unit, const void* p);
 // Whether p points into a live block of the mosaic past its start.
 bool mosaic_block_interior(const Slab& unit, const void* p);
+
+// A mosaic neither carved from nor freed into for this many looks of its
+// heap (Slab::parked counts them) has its free pages purged, once.
+inline constexpr std::uint32_t kMosaicQuietLooks = 2;
 
 // Purges the mosaic's pages that hold no block and were not purged yet.
 // Returns the bytes purged (none in a hugetlb SuperSlab).

@@ -69,7 +69,8 @@ struct alignas(64) Slab {  // 64 bytes: the free path indexes the array with a s
   // A mosaic slab (size_class == kMosaicClass, mosaic.h): where each block
   // starts and which class it is. Its record then reads: used = live
   // blocks, capacity = 16-byte granules, carved = no free run of granules
-  // is longer (an upper bound), free_list null, parked 0.
+  // is longer (an upper bound), parked = looks of the heap since the last
+  // carve or free (up to kMosaicQuietLooks), free_list null.
   MosaicMap* mosaic = nullptr;
 
   bool is_empty() const { return used == 0; }

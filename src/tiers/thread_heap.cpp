@@ -111,6 +111,17 @@ void ThreadHeap::collect_idle_bins() {
     cs.allocs_at_gc = allocs;
     cs.refills_at_gc = refills;
   }
+  purge_quiet_mosaics();
+}
+
+void ThreadHeap::purge_quiet_mosaics() {
+  // Mosaics in use keep their pages, as classes in use do: a program moving
+  // blocks in and out of one makes no madvise call.
+  for (Slab* m = mosaics_.front(); m != nullptr; m = SlabList::next(m)) {
+    if (m->parked < kMosaicQuietLooks && ++m->parked == kMosaicQuietLooks) {
+      mosaic_purge_free_pages(*SuperSlab::of(m), *m);
+    }
+  }
 }
 
 bool ThreadHeap::refill(SizeClass c) {
@@ -383,30 +394,36 @@ std::uint32_t ThreadHeap::carve_from_mosaics(SizeClass c, std::uint32_t want) {
 Slab* ThreadHeap::make_new_mosaic() {
   for (unsigned i = 0; i < kClassCount; ++i) {
     const auto c = static_cast<SizeClass>(i);
-    ClassState& cs = classes_[c];
-    // A class in use keeps its slabs: its own refills fill their holes, and
-    // its frees stay on the fast path. Idle means neither allocated from
-    // nor refilled for a whole look's interval and since (right after a
-    // look every class would pass the second test alone).
-    if (!mosaic_class(c) || !cs.idle_at_last_look || bins[c].allocs.get() != cs.allocs_at_gc ||
-        cs.refills.get() != cs.refills_at_gc) {
-      continue;
-    }
-    // Sparse slabs are found near the front: after a wave of frees every
-    // slab is, and an idle purge moves them there.
-    Slab* s = cs.partial.front();
-    for (unsigned looked = 1; s != nullptr && !mosaic_candidate(*s) && looked < kSlabsLookedAt; ++looked) {
-      s = SlabList::next(s);
-    }
-    if (s == nullptr || !mosaic_candidate(*s)) continue;
+    if (!mosaic_source_class(c)) continue;
+    Slab* s = mosaic_candidate_of(c);
+    if (s == nullptr) continue;
     MosaicMap* map = take_map();
     if (map == nullptr) return nullptr;
+    ClassState& cs = classes_[c];
     if (cs.idle_purge_next == s) cs.idle_purge_next = SlabList::next(s);
     cs.partial.remove(s);
     make_mosaic(*SuperSlab::of(s), *s, map);
     mosaics_.push_front(s);
     mosaics_made.inc();
     return s;
+  }
+  return nullptr;
+}
+
+Slab* ThreadHeap::mosaic_candidate_of(SizeClass c) {
+  ClassState& cs = classes_[c];
+  // A class in use keeps its slabs: its own refills fill their holes, and
+  // its frees stay on the fast path. Idle means neither allocated from nor
+  // refilled for a whole look's interval and since (right after a look
+  // every class would pass the second test alone).
+  if (!cs.idle_at_last_look || bins[c].allocs.get() != cs.allocs_at_gc || cs.refills.get() != cs.refills_at_gc) {
+    return nullptr;
+  }
+  // Sparse slabs are found near the front: after a wave of frees every
+  // slab is, and an idle purge moves them there.
+  Slab* s = cs.partial.front();
+  for (unsigned looked = 0; s != nullptr && looked < kSlabsLookedAt; ++looked, s = SlabList::next(s)) {
+    if (mosaic_candidate(*s)) return s;
   }
   return nullptr;
 }

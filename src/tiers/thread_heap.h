@@ -33,11 +33,12 @@
 // warm steady state makes no madvise call. A look scans at most
 // kIdlePurgeBlocksPerLook blocks' worth of slabs and resumes at the next.
 //
-// MOSAICS (mosaic.h): the slabs of an idle tiny class with at most a quarter
-// of their blocks live go to the front of its partial list at the purge;
-// when another tiny class needs a new slab, it first cuts blocks from the
-// heap's mosaics, then turns such a slab into a new one. Mosaic blocks the
-// program frees land in the bin of kMosaicClass, whose flush returns them.
+// MOSAICS (mosaic.h): the one-unit slabs of an idle class with at most a
+// quarter of their blocks live go to the front of its partial list at the
+// purge; when a tiny or mid class needs a new slab, it first cuts blocks
+// from the heap's mosaics, then turns such a slab into a new one. Mosaic
+// blocks the program frees land in the bin of kMosaicClass, whose flush
+// returns them. A mosaic left alone for two looks purges its free pages.
 #pragma once
 
 #include <atomic>
@@ -230,10 +231,16 @@ class ThreadHeap {
   // Blocks of class c cut from mosaics, old ones first, then new ones made
   // from idle classes' sparse slabs; at most `want`, pushed on the bin.
   std::uint32_t carve_from_mosaics(SizeClass c, std::uint32_t want);
-  // An idle class's sparse slab made a mosaic (at the front of mosaics_),
-  // or null when there is none or no page for its map.
+  // A sparse slab made a mosaic (at the front of mosaics_), or null when
+  // there is none or no page for its map.
   Slab* make_new_mosaic();
+  // A slab of class c that may become a mosaic now, or null: a sparse one
+  // near the front of the partial list of an idle class.
+  Slab* mosaic_candidate_of(SizeClass c);
   void return_to_mosaic(Slab& head, void* block);
+  // At a look: the free pages of mosaics quiet for kMosaicQuietLooks looks
+  // are purged.
+  void purge_quiet_mosaics();
   // Every block in kMosaicClass's bin back to its mosaic.
   void flush_mosaic_bin();
   void release_mosaic(Slab& head);
@@ -263,8 +270,8 @@ class ThreadHeap {
   // Mosaics a refill looks at before it makes a new one: a bound on its
   // time, not on how many mosaics a heap may have.
   static constexpr unsigned kMosaicsPerRefill = 16;
-  // Slabs of an idle class looked at for one sparse enough to become a
-  // mosaic (bounds the walk of a long partial list).
+  // Slabs of a class looked at for one sparse enough to become a mosaic
+  // (bounds the walk of a long partial list).
   static constexpr unsigned kSlabsLookedAt = 8;
   // Maps of released mosaics kept for the next ones (a cache, not a limit).
   static constexpr unsigned kSpareMaps = 8;

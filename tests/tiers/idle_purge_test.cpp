@@ -53,8 +53,12 @@ void work_another_class(std::size_t size, int bursts) {
   }
 }
 
-// Some ten idle looks' worth of events (a burst of 256 blocks of 16 KiB,
-// four times what their bin may hold, refills and flushes a dozen times).
+// Blocks of a large class: mosaics never hold them, so working it leaves
+// the idle class's slabs as they are.
+constexpr std::size_t kOtherSize = 48 * 1024;
+
+// Some ten idle looks' worth of events (a burst of 256 blocks of 48 KiB,
+// six times what their bin may hold, refills and flushes a dozen times).
 constexpr int kEnoughBursts = 200;
 
 TEST(IdlePurge, AnIdleClassParksThePagesOfItsFreeBlocks) {
@@ -63,7 +67,7 @@ TEST(IdlePurge, AnIdleClassParksThePagesOfItsFreeBlocks) {
     constexpr std::size_t kSize = 640;
     const SparseBlocks b = make_sparse(kSize, 4096, 10);  // 2.5 MiB
     ASSERT_EQ(b.all.size(), 4096u);
-    work_another_class(16 * 1024, kEnoughBursts);
+    work_another_class(kOtherSize, kEnoughBursts);
 
     std::size_t parked = 0;
     for (void* p : b.all) {
@@ -95,7 +99,7 @@ TEST(IdlePurge, AnIdleClassOfBigBlocksPurgesThePagesInsideThem) {
     constexpr std::size_t kSize = 20 * 1024;
     const SparseBlocks b = make_sparse(kSize, 512, 10);  // 10 MiB
     ASSERT_EQ(b.all.size(), 512u);
-    work_another_class(16 * 1024, kEnoughBursts);
+    work_another_class(kOtherSize, kEnoughBursts);
 
     // The page after a freed block's first 16 bytes lies wholly inside it
     // (20 KiB blocks hold 4 such pages): gone, for most of the freed blocks
@@ -128,7 +132,7 @@ TEST(IdlePurge, AnIdleClassWithMoreSlabsThanALookScansIsPurgedOverSeveralLooks) 
     // often wholly free.
     const SparseBlocks b = make_sparse(kSize, count, 100);
     ASSERT_EQ(b.all.size(), count);
-    work_another_class(16 * 1024, 4 * kEnoughBursts);
+    work_another_class(kOtherSize, 4 * kEnoughBursts);
     // Parked blocks in the first and in the last quarter of the blocks, by
     // address: the purge went past the first look's budget.
     std::size_t parked_low = 0;
@@ -156,7 +160,7 @@ TEST(IdlePurge, AClassInUseKeepsItsPages) {
     for (int burst = 0; burst < kEnoughBursts; ++burst) {
       void* p = allocate(kSize);
       ASSERT_NE(p, nullptr);
-      work_another_class(16 * 1024, 1);
+      work_another_class(kOtherSize, 1);
       deallocate(p);
     }
     std::size_t parked = 0;

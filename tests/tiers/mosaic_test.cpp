@@ -1,8 +1,8 @@
-// Mosaic slabs (mosaic.h): the holes of an idle tiny class's sparse slabs
-// serve the other tiny classes. Each test runs on a thread of its own:
+// Mosaic slabs (mosaic.h): the holes of an idle class's sparse one-unit
+// slabs serve the other tiny and mid classes. Each test runs on a thread of its own:
 // it frees most of one class's blocks, lets the idle looks come round by
-// working a mid class (which never uses mosaics), then allocates another
-// tiny class and checks where its blocks went.
+// working a large class (which never uses mosaics), then allocates another
+// class and checks where its blocks went.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -24,12 +24,12 @@ constexpr std::size_t kSparseSize = 64;
 constexpr std::size_t kSparseCount = 16 * 1024;  // 1 MiB: 16 slabs
 constexpr std::size_t kOtherSize = 512;
 
-// Bursts of a mid class, bigger than its bin: refills and flushes, the
+// Bursts of a large class, bigger than its bin: refills and flushes, the
 // slow-path events the idle looks count.
 void let_looks_come_round() {
   std::vector<void*> burst(256);
   for (int b = 0; b < 200; ++b) {
-    for (void*& p : burst) p = allocate(16 * 1024);
+    for (void*& p : burst) p = allocate(48 * 1024);
     for (void* p : burst) deallocate(p);
   }
 }
@@ -171,6 +171,96 @@ TEST(Mosaic, TrimPurgesTheMosaicPagesNoBlockHolds) {
     ASSERT_EQ(again.size(), 1500u);
     for (void* p : again) EXPECT_TRUE(holds(p, kOtherSize, 0x7e));
     for (void* p : live) EXPECT_TRUE(holds(p, kSparseSize, 0x5c));
+    ASSERT_TRUE(h.check_invariants());
+    free_all(h, again);
+    free_all(h, live);
+    EXPECT_EQ(h.mosaic_count(), mosaics_before);
+  }).join();
+}
+
+TEST(Mosaic, MidBlocksFitTheHolesAndAnIdleMidClassGivesItsOwn) {
+  std::thread([] {
+    ThreadHeap& h = *attach_current_thread();
+    const std::size_t mosaics_before = h.mosaic_count();
+    // One survivor in 100 blocks of 64 B leaves holes of about 6 KiB:
+    // room for 2 KiB blocks at their 2 KiB alignment.
+    const std::vector<void*> live = holes_of_an_idle_class(100);
+    constexpr std::size_t kMidSize = 2048;
+    std::vector<void*> mid = allocate_written(kMidSize, 200, 0x6d);
+    ASSERT_EQ(mid.size(), 200u);
+    EXPECT_GT(count_in_mosaics(mid), mid.size() / 2) << "mid blocks found no room in the holes";
+    for (void* p : mid) {
+      EXPECT_EQ(reinterpret_cast<std::uintptr_t>(p) % kMidSize, 0u) << "not at its class's alignment";
+      EXPECT_EQ(usable_size(p), kMidSize);
+    }
+    for (void* p : live) EXPECT_TRUE(holds(p, kSparseSize, 0x5c));
+    ASSERT_TRUE(h.check_invariants());
+    free_all(h, mid);
+
+    // Now a mid class goes idle with one block in ten of its one-unit slabs
+    // live: those slabs take 512 B blocks.
+    const std::vector<void*> mid_live = keep_one_in(10, allocate_written(kMidSize, 32 * 16, 0x4b));
+    let_looks_come_round();
+    const std::uint64_t made_before = h.mosaics_made.get();
+    std::vector<void*> other = allocate_written(kOtherSize, 3000, 0x7e);
+    ASSERT_EQ(other.size(), 3000u);
+    EXPECT_GT(h.mosaics_made.get(), made_before);
+    const std::size_t with_mid_survivors = static_cast<std::size_t>(std::count_if(other.begin(), other.end(), [&](void* p) {
+      return std::any_of(mid_live.begin(), mid_live.end(), [p](void* q) {
+        return SuperSlab::of(p) == SuperSlab::of(q) && SuperSlab::of(p)->index_of(SuperSlab::unit_slab(p)) ==
+                                                           SuperSlab::of(q)->index_of(SuperSlab::unit_slab(q));
+      });
+    }));
+    EXPECT_GT(with_mid_survivors, 0u) << "no slab of the idle mid class became a mosaic";
+    for (void* p : mid_live) EXPECT_TRUE(holds(p, kMidSize, 0x4b)) << "a mid survivor lost its bytes";
+    for (void* p : other) EXPECT_TRUE(holds(p, kOtherSize, 0x7e));
+    ASSERT_TRUE(h.check_invariants());
+    free_all(h, other);
+    free_all(h, mid_live);
+    free_all(h, live);
+    EXPECT_EQ(h.mosaic_count(), mosaics_before);
+    ASSERT_TRUE(h.check_invariants());
+  }).join();
+}
+
+TEST(Mosaic, AQuietMosaicPurgesItsFreePagesWithoutATrim) {
+  std::thread([] {
+    ThreadHeap& h = *attach_current_thread();
+    const std::size_t mosaics_before = h.mosaic_count();
+    const std::vector<void*> live = holes_of_an_idle_class(200);
+    std::vector<void*> other = allocate_written(kOtherSize, 1500, 0x6d);
+    std::vector<void*> in_mosaics;
+    for (void* p : other) {
+      if (in_mosaic(p)) in_mosaics.push_back(p);
+    }
+    ASSERT_GT(in_mosaics.size(), 100u);
+    free_all(h, other);
+    // Pages of freed 512 B blocks that share no page with a survivor.
+    auto lone_pages = [&live](const std::vector<void*>& blocks) {
+      std::vector<void*> lone;
+      for (void* p : blocks) {
+        const auto page = reinterpret_cast<std::uintptr_t>(p) & ~std::uintptr_t{4095};
+        if (std::none_of(live.begin(), live.end(), [page](void* q) {
+              return (reinterpret_cast<std::uintptr_t>(q) & ~std::uintptr_t{4095}) == page;
+            })) {
+          lone.push_back(p);
+        }
+      }
+      return lone;
+    };
+    const std::vector<void*> lone = lone_pages(in_mosaics);
+    ASSERT_GT(lone.size(), in_mosaics.size() / 4);
+    // Looks come round while no one uses the mosaics: their free pages go,
+    // without a trim.
+    let_looks_come_round();
+    const std::size_t resident_after_looks =
+        static_cast<std::size_t>(std::count_if(lone.begin(), lone.end(), [](void* p) { return resident(p); }));
+    EXPECT_LT(resident_after_looks, lone.size() / 4) << "quiet mosaics kept their free pages";
+    for (void* p : live) EXPECT_TRUE(resident(p) && holds(p, kSparseSize, 0x5c));
+    ASSERT_TRUE(h.check_invariants());
+    // The purged pages serve again.
+    std::vector<void*> again = allocate_written(kOtherSize, 1500, 0x7e);
+    for (void* p : again) EXPECT_TRUE(holds(p, kOtherSize, 0x7e));
     ASSERT_TRUE(h.check_invariants());
     free_all(h, again);
     free_all(h, live);
