@@ -138,43 +138,62 @@ TEST(Mosaic, BlocksFreedByAnotherThreadGoBackToTheirMosaic) {
   }).join();
 }
 
+// Blocks of kOtherSize cut from the mosaics of an idle class with one
+// survivor in 200 blocks of 64 B (pages of 64 blocks, some hold none), then
+// freed: the mosaics keep only the survivors.
+struct FreedFromMosaics {
+  std::vector<void*> live;        // the survivors
+  std::vector<void*> in_mosaics;  // the freed blocks that were in mosaics
+  std::vector<void*> lone;        // those of them on a page with no survivor
+};
+
+FreedFromMosaics freed_from_mosaics(ThreadHeap& h) {
+  FreedFromMosaics f;
+  f.live = holes_of_an_idle_class(200);
+  std::vector<void*> other = allocate_written(kOtherSize, 1500, 0x6d);
+  for (void* p : other) {
+    if (in_mosaic(p)) f.in_mosaics.push_back(p);
+  }
+  free_all(h, other);
+  auto page_of = [](const void* p) { return reinterpret_cast<std::uintptr_t>(p) & ~std::uintptr_t{4095}; };
+  for (void* p : f.in_mosaics) {
+    if (std::none_of(f.live.begin(), f.live.end(), [&](void* q) { return page_of(q) == page_of(p); })) {
+      f.lone.push_back(p);
+    }
+  }
+  return f;
+}
+
+std::size_t count_resident(const std::vector<void*>& blocks) {
+  return static_cast<std::size_t>(std::count_if(blocks.begin(), blocks.end(), [](void* p) { return resident(p); }));
+}
+
+// The purged pages serve again; then everything goes, mosaics included.
+void purged_pages_serve_again(ThreadHeap& h, const std::vector<void*>& live, std::size_t mosaics_before) {
+  std::vector<void*> again = allocate_written(kOtherSize, 1500, 0x7e);
+  ASSERT_EQ(again.size(), 1500u);
+  for (void* p : again) EXPECT_TRUE(holds(p, kOtherSize, 0x7e));
+  for (void* p : live) EXPECT_TRUE(holds(p, kSparseSize, 0x5c));
+  ASSERT_TRUE(h.check_invariants());
+  free_all(h, again);
+  free_all(h, live);
+  EXPECT_EQ(h.mosaic_count(), mosaics_before);
+}
+
 TEST(Mosaic, TrimPurgesTheMosaicPagesNoBlockHolds) {
   std::thread([] {
     ThreadHeap& h = *attach_current_thread();
     const std::size_t mosaics_before = h.mosaic_count();
-    // One survivor in 200 blocks of 64 B: pages of 64 blocks, some hold none.
-    const std::vector<void*> live = holes_of_an_idle_class(200);
-    std::vector<void*> other = allocate_written(kOtherSize, 1500, 0x6d);
-    std::vector<void*> in_mosaics;
-    for (void* p : other) {
-      if (in_mosaic(p)) in_mosaics.push_back(p);
-    }
-    ASSERT_GT(in_mosaics.size(), 100u);
-    free_all(h, other);  // the mosaics keep only the survivors now
+    const FreedFromMosaics f = freed_from_mosaics(h);
+    ASSERT_GT(f.in_mosaics.size(), 100u);
     ASSERT_GT(h.mosaic_count(), mosaics_before);
     trim();
     // The pages of the 512 B blocks that shared no page with a survivor
     // are gone; a survivor's page is not.
-    std::size_t purged = 0;
-    for (void* p : in_mosaics) {
-      const auto page = reinterpret_cast<std::uintptr_t>(p) & ~std::uintptr_t{4095};
-      const bool shares = std::any_of(live.begin(), live.end(), [page](void* q) {
-        return (reinterpret_cast<std::uintptr_t>(q) & ~std::uintptr_t{4095}) == page;
-      });
-      if (!shares && !resident(p)) ++purged;
-    }
-    EXPECT_GT(purged, in_mosaics.size() / 4) << "trim kept the mosaics' free pages";
-    for (void* p : live) EXPECT_TRUE(resident(p) && holds(p, kSparseSize, 0x5c));
+    EXPECT_GT(f.lone.size() - count_resident(f.lone), f.in_mosaics.size() / 4) << "trim kept the mosaics' free pages";
+    for (void* p : f.live) EXPECT_TRUE(resident(p) && holds(p, kSparseSize, 0x5c));
     ASSERT_TRUE(h.check_invariants());
-    // The purged pages serve again.
-    std::vector<void*> again = allocate_written(kOtherSize, 1500, 0x7e);
-    ASSERT_EQ(again.size(), 1500u);
-    for (void* p : again) EXPECT_TRUE(holds(p, kOtherSize, 0x7e));
-    for (void* p : live) EXPECT_TRUE(holds(p, kSparseSize, 0x5c));
-    ASSERT_TRUE(h.check_invariants());
-    free_all(h, again);
-    free_all(h, live);
-    EXPECT_EQ(h.mosaic_count(), mosaics_before);
+    purged_pages_serve_again(h, f.live, mosaics_before);
   }).join();
 }
 
@@ -227,44 +246,16 @@ TEST(Mosaic, AQuietMosaicPurgesItsFreePagesWithoutATrim) {
   std::thread([] {
     ThreadHeap& h = *attach_current_thread();
     const std::size_t mosaics_before = h.mosaic_count();
-    const std::vector<void*> live = holes_of_an_idle_class(200);
-    std::vector<void*> other = allocate_written(kOtherSize, 1500, 0x6d);
-    std::vector<void*> in_mosaics;
-    for (void* p : other) {
-      if (in_mosaic(p)) in_mosaics.push_back(p);
-    }
-    ASSERT_GT(in_mosaics.size(), 100u);
-    free_all(h, other);
-    // Pages of freed 512 B blocks that share no page with a survivor.
-    auto lone_pages = [&live](const std::vector<void*>& blocks) {
-      std::vector<void*> lone;
-      for (void* p : blocks) {
-        const auto page = reinterpret_cast<std::uintptr_t>(p) & ~std::uintptr_t{4095};
-        if (std::none_of(live.begin(), live.end(), [page](void* q) {
-              return (reinterpret_cast<std::uintptr_t>(q) & ~std::uintptr_t{4095}) == page;
-            })) {
-          lone.push_back(p);
-        }
-      }
-      return lone;
-    };
-    const std::vector<void*> lone = lone_pages(in_mosaics);
-    ASSERT_GT(lone.size(), in_mosaics.size() / 4);
+    const FreedFromMosaics f = freed_from_mosaics(h);
+    ASSERT_GT(f.in_mosaics.size(), 100u);
+    ASSERT_GT(f.lone.size(), f.in_mosaics.size() / 4);
     // Looks come round while no one uses the mosaics: their free pages go,
     // without a trim.
     let_looks_come_round();
-    const std::size_t resident_after_looks =
-        static_cast<std::size_t>(std::count_if(lone.begin(), lone.end(), [](void* p) { return resident(p); }));
-    EXPECT_LT(resident_after_looks, lone.size() / 4) << "quiet mosaics kept their free pages";
-    for (void* p : live) EXPECT_TRUE(resident(p) && holds(p, kSparseSize, 0x5c));
+    EXPECT_LT(count_resident(f.lone), f.lone.size() / 4) << "quiet mosaics kept their free pages";
+    for (void* p : f.live) EXPECT_TRUE(resident(p) && holds(p, kSparseSize, 0x5c));
     ASSERT_TRUE(h.check_invariants());
-    // The purged pages serve again.
-    std::vector<void*> again = allocate_written(kOtherSize, 1500, 0x7e);
-    for (void* p : again) EXPECT_TRUE(holds(p, kOtherSize, 0x7e));
-    ASSERT_TRUE(h.check_invariants());
-    free_all(h, again);
-    free_all(h, live);
-    EXPECT_EQ(h.mosaic_count(), mosaics_before);
+    purged_pages_serve_again(h, f.live, mosaics_before);
   }).join();
 }
 
