@@ -84,6 +84,7 @@ void take_snapshot(Snapshot* out) {
     s.remote_received += h.remote_received.get();
     s.mosaics_made_ever += h.mosaics_made.get();
     s.mosaics_released_ever += h.mosaics_released.get();
+    s.dirty_units_purged_ever += h.dirty_units_purged.get();
     for (unsigned c = 0; c < kClassCount; ++c) {
       const Bin& b = h.bins[c];
       const ClassState& cs = h.class_state(static_cast<SizeClass>(c));
@@ -181,6 +182,7 @@ void print_snapshot(const Snapshot& s, int fd) {
   f.str("superslabs: ").dec(s.superslabs_live).str(" mapped (").dec(s.superslabs_in_pools);
   f.str(" free in node pools), ").dec(s.superslabs_reserved).str(" reserved; ever mapped ").dec(s.superslabs_mapped_ever).str(", purged ");
   f.dec(s.superslabs_purged_ever).str(", released ").dec(s.superslabs_released_ever);
+  f.str("; free units purged over the heaps' budget ").bytes(s.dirty_units_purged_ever * kSlabUnitBytes);
   line();
   f.str("mosaic slabs: ").dec(s.mosaics_live).str(" live; ever made ").dec(s.mosaics_made_ever);
   f.str(", released ").dec(s.mosaics_released_ever);

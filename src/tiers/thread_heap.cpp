@@ -345,18 +345,46 @@ void ThreadHeap::release_slab(Slab& head) {
   cs.partial.remove(&head);
   cs.slabs_released.inc();
   SuperSlab* ss = SuperSlab::of(&head);
+  const unsigned units = head.unit_count;
   ss->release_slab(head);
-  return_units(*ss);
+  return_units(*ss, units);
 }
 
-void ThreadHeap::return_units(SuperSlab& ss) {
+void ThreadHeap::return_units(SuperSlab& ss, unsigned units) {
   if (ss.all_units_free()) {
     room_.remove(&ss);
     superslabs_returned.inc();
     node_pool(ss.node()).release(&ss);
-  } else {
-    room_.update(&ss);
+    return;
   }
+  room_.update(&ss);
+  // Counted without the units that later slabs took again: an upper bound,
+  // which only decides when to count for real.
+  units_released_since_count_ += units;
+  if (units_released_since_count_ > kDirtyFreeBudgetUnits) bound_dirty_free_units();
+}
+
+void ThreadHeap::bound_dirty_free_units() {
+  units_released_since_count_ = 0;
+  unsigned dirty = 0;
+  room_.for_each([&dirty](SuperSlab* ss) {
+    if (ss->backing() != os::Backing::kHugetlb) dirty += static_cast<unsigned>(__builtin_popcount(ss->dirty_unit_mask()));
+  });
+  if (dirty <= kDirtyFreeBudgetUnits) {
+    units_released_since_count_ = dirty;
+    return;
+  }
+  // Down to half the budget, so that the next purge is at least half a
+  // budget of released slabs away.
+  room_.for_each([this, &dirty](SuperSlab* ss) {
+    if (dirty <= kDirtyFreeBudgetUnits / 2 || ss->backing() == os::Backing::kHugetlb) return;
+    const std::uint32_t mask = ss->dirty_unit_mask();
+    if (mask == 0) return;
+    dirty -= static_cast<unsigned>(__builtin_popcount(mask));
+    dirty_units_purged.add(static_cast<unsigned>(__builtin_popcount(mask)));
+    purge_free_units(*ss, mask);
+  });
+  units_released_since_count_ = dirty;
 }
 
 std::uint32_t ThreadHeap::carve_from_mosaics(SizeClass c, std::uint32_t want) {
@@ -454,8 +482,9 @@ void ThreadHeap::release_mosaic(Slab& head) {
   keep_map(head.mosaic);
   mosaics_released.inc();
   SuperSlab& ss = *SuperSlab::of(&head);
+  const unsigned units = head.unit_count;
   ss.release_slab(head);
-  return_units(ss);
+  return_units(ss, units);
 }
 
 MosaicMap* ThreadHeap::take_map() {

@@ -124,6 +124,11 @@ class ThreadHeap {
   enum BudgetGroup : std::uint8_t { kTinyBudget, kBigBudget, kBudgetGroups };
   static constexpr std::size_t kHeapBudgetBytes[kBudgetGroups] = {2 * 1024 * 1024, 8 * 1024 * 1024};
   static BudgetGroup budget_group(SizeClass c) { return tier_of(c) == Tier::kTiny ? kTinyBudget : kBigBudget; }
+  // Free units a heap keeps with their pages (16 MiB): a program churning
+  // big blocks reuses them without a fault, and one that freed a phase's
+  // worth of them gets all but this back at once, not at the next trim.
+  // (Random 32 KiB-1 MiB blocks, 256 live, keep 2-8 MiB of them.)
+  static constexpr unsigned kDirtyFreeBudgetUnits = 256;
   static constexpr std::uint32_t kInitialCapacity = 16;
   static constexpr std::uint32_t kGcEvents = 256;
   // Blocks of slabs an idle look may scan: bounds the pause a look adds to
@@ -214,6 +219,7 @@ class ThreadHeap {
   LocalCounter superslabs_returned;
   LocalCounter mosaics_made;
   LocalCounter mosaics_released;
+  LocalCounter dirty_units_purged;  // free units purged over the dirty budget
   std::size_t mosaic_count() const { return mosaics_.size(); }
 
   ListLinks<ThreadHeap> registry_links;  // all heaps (registry lock)
@@ -227,7 +233,12 @@ class ThreadHeap {
   void release_slab(Slab& head);
   // The units of a slab or mosaic just released go back to the SuperSlab's
   // free set; a wholly free SuperSlab goes back to its node pool.
-  void return_units(SuperSlab& ss);
+  // `units` were just released there (by a slab or a mosaic).
+  void return_units(SuperSlab& ss, unsigned units);
+  // Free units whose pages are still there, over all the heap's SuperSlabs
+  // but hugetlb ones: if more than kDirtyFreeBudgetUnits, purged down to
+  // half of that.
+  void bound_dirty_free_units();
   // Blocks of class c cut from mosaics, old ones first, then new ones made
   // from idle classes' sparse slabs; at most `want`, pushed on the bin.
   std::uint32_t carve_from_mosaics(SizeClass c, std::uint32_t want);
@@ -289,6 +300,9 @@ class ThreadHeap {
   State state_ = State::kUnattached;
   bool collected_ = false;
   bool remote_pending_ = false;  // some remote batch may hold blocks
+  // Units released since the heap last counted its dirty free units, plus
+  // that count (bound_dirty_free_units).
+  unsigned units_released_since_count_ = 0;
   std::uint32_t slow_events_ = 0;
   // Per budget group: sum over its classes of capacity x block size.
   std::size_t capacity_bytes_[kBudgetGroups] = {};

@@ -1,0 +1,86 @@
+// The budget of free units a heap keeps with their pages
+// (ThreadHeap::kDirtyFreeBudgetUnits): slabs released past it are purged at
+// once, down to half of it; under it, nothing is. Each test runs on a
+// thread of its own, with blocks of a large class (a slab each).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <thread>
+#include <vector>
+
+#include "residency.h"
+#include "written_blocks.h"
+#include "tiers/allocator.h"
+#include "tiers/heap_registry.h"
+#include "tiers/thread_heap.h"
+
+namespace hakmem::tiers {
+namespace {
+
+constexpr std::size_t kBlock = 128 * 1024;
+constexpr std::size_t kBudgetBytes = std::size_t{ThreadHeap::kDirtyFreeBudgetUnits} * kSlabUnitBytes;
+
+std::size_t resident_pages(const std::vector<void*>& blocks, std::size_t size) {
+  std::size_t n = 0;
+  for (void* p : blocks) {
+    for (std::size_t off = 0; off < size; off += kOsPageBytes) n += resident(static_cast<char*>(p) + off) ? 1 : 0;
+  }
+  return n;
+}
+
+void free_all(ThreadHeap& h, const std::vector<void*>& blocks) {
+  for (void* p : blocks) deallocate(p);
+  h.flush_all();
+}
+
+// Frees nine in ten of `count` written blocks (the survivors keep each
+// SuperSlab in the heap); returns {survivors, freed}.
+std::pair<std::vector<void*>, std::vector<void*>> free_most(std::size_t count) {
+  std::vector<void*> all = allocate_written(kBlock, count, 0x3c);
+  EXPECT_EQ(all.size(), count);
+  std::sort(all.begin(), all.end());
+  std::vector<void*> live, freed;
+  for (std::size_t i = 0; i < all.size(); ++i) (i % 10 == 0 ? live : freed).push_back(all[i]);
+  for (void* p : freed) deallocate(p);
+  t_heap->flush_all();
+  return {live, freed};
+}
+
+TEST(DirtyBudget, SlabsReleasedPastTheBudgetArePurgedAtOnce) {
+  std::thread([] {
+    ThreadHeap& h = *attach_current_thread();
+    const std::uint64_t purged_before = h.dirty_units_purged.get();
+    // 48 MiB of blocks, 43 MiB of them freed: well past the 16 MiB budget.
+    const auto [live, freed] = free_most(3 * kBudgetBytes / kBlock);
+    EXPECT_GT(h.dirty_units_purged.get(), purged_before) << "nothing was purged past the budget";
+    const std::size_t kept = resident_pages(freed, kBlock) * kOsPageBytes;
+    EXPECT_LE(kept, kBudgetBytes) << "more free units kept their pages than the budget allows";
+    EXPECT_GE(kept, kBudgetBytes / 4) << "the purge went far below half the budget";
+    for (void* p : live) EXPECT_TRUE(holds(p, kBlock, 0x3c)) << "a live block lost its bytes";
+    ASSERT_TRUE(h.check_invariants());
+    // The purged units serve again.
+    std::vector<void*> again = allocate_written(kBlock, freed.size(), 0x4d);
+    ASSERT_EQ(again.size(), freed.size());
+    for (void* p : again) EXPECT_TRUE(holds(p, kBlock, 0x4d));
+    free_all(h, again);
+    free_all(h, live);
+    ASSERT_TRUE(h.check_invariants());
+  }).join();
+}
+
+TEST(DirtyBudget, UnderTheBudgetFreeUnitsKeepTheirPages) {
+  std::thread([] {
+    ThreadHeap& h = *attach_current_thread();
+    trim();  // a recycled heap's free units out of the count
+    const std::uint64_t purged_before = h.dirty_units_purged.get();
+    // 8 MiB of blocks, 7 MiB of them freed.
+    const auto [live, freed] = free_most(kBudgetBytes / 2 / kBlock);
+    EXPECT_EQ(h.dirty_units_purged.get(), purged_before);
+    EXPECT_EQ(resident_pages(freed, kBlock), freed.size() * (kBlock / kOsPageBytes)) << "a free unit under the budget was purged";
+    free_all(h, live);
+    ASSERT_TRUE(h.check_invariants());
+  }).join();
+}
+
+}  // namespace
+}  // namespace hakmem::tiers
