@@ -440,17 +440,31 @@ Slab* ThreadHeap::make_new_mosaic() {
 
 Slab* ThreadHeap::mosaic_candidate_of(SizeClass c) {
   ClassState& cs = classes_[c];
-  // A class in use keeps its slabs: its own refills fill their holes, and
-  // its frees stay on the fast path. Idle means neither allocated from nor
-  // refilled for a whole look's interval and since (right after a look
-  // every class would pass the second test alone).
-  if (!cs.idle_at_last_look || bins[c].allocs.get() != cs.allocs_at_gc || cs.refills.get() != cs.refills_at_gc) {
+  // Idle means neither allocated from nor refilled for a whole look's
+  // interval and since (right after a look every class would pass the
+  // second test alone).
+  const std::uint64_t allocs_since_look = bins[c].allocs.get() - cs.allocs_at_gc;
+  if (cs.idle_at_last_look && allocs_since_look == 0 && cs.refills.get() == cs.refills_at_gc) {
+    // Sparse slabs are found near the front: after a wave of frees every
+    // slab is, and an idle purge moves them there.
+    Slab* s = cs.partial.front();
+    for (unsigned looked = 0; s != nullptr && looked < kSlabsLookedAt; ++looked, s = SlabList::next(s)) {
+      if (mosaic_candidate(*s)) return s;
+    }
     return nullptr;
   }
-  // Sparse slabs are found near the front: after a wave of frees every
-  // slab is, and an idle purge moves them there.
-  Slab* s = cs.partial.front();
-  for (unsigned looked = 0; s != nullptr && looked < kSlabsLookedAt; ++looked, s = SlabList::next(s)) {
+  // A class in use keeps its slabs: its own refills fill their holes, and
+  // its frees stay on the fast path. But one that allocates next to nothing
+  // for the room its partial slabs hold (a wave of frees left hundreds of
+  // sparse ones, and the class now takes a block now and then) will not
+  // reach the back of its list for long: sparse slabs there may go.
+  const std::uint64_t slab_blocks = kSlabUnitBytes / block_size(c);
+  if (cs.partial.size() <= kSlabsKeptInUse ||
+      (allocs_since_look + 1) * kQuietClassShare > cs.partial.size() * slab_blocks) {
+    return nullptr;
+  }
+  Slab* s = cs.partial.back();
+  for (unsigned looked = 0; s != nullptr && looked < kSlabsLookedAt; ++looked, s = SlabList::prev(s)) {
     if (mosaic_candidate(*s)) return s;
   }
   return nullptr;

@@ -246,7 +246,8 @@ class ThreadHeap {
   // there is none or no page for its map.
   Slab* make_new_mosaic();
   // A slab of class c that may become a mosaic now, or null: a sparse one
-  // near the front of the partial list of an idle class.
+  // near the front of the partial list of an idle class, or near the back
+  // of that of a quiet one (kQuietClassShare).
   Slab* mosaic_candidate_of(SizeClass c);
   void return_to_mosaic(Slab& head, void* block);
   // At a look: the free pages of mosaics quiet for kMosaicQuietLooks looks
@@ -284,6 +285,11 @@ class ThreadHeap {
   // Slabs of a class looked at for one sparse enough to become a mosaic
   // (bounds the walk of a long partial list).
   static constexpr unsigned kSlabsLookedAt = 8;
+  // A class in use with more partial slabs than this, which allocated
+  // fewer blocks since the last look than 1/kQuietClassShare of the blocks
+  // they hold, may give the sparse ones at the back of its list.
+  static constexpr std::size_t kSlabsKeptInUse = 8;
+  static constexpr std::uint64_t kQuietClassShare = 64;
   // Maps of released mosaics kept for the next ones (a cache, not a limit).
   static constexpr unsigned kSpareMaps = 8;
   static constexpr std::uint32_t kRemoteBatchBlocks = 64;
