@@ -23,6 +23,12 @@
 
 namespace hakmem::tiers {
 
+// Whether a fresh SuperSlab for slabs of `tier` gets THP advice under
+// `policy` (under hugetlb, for when no reserved huge page is left: the
+// fallback) while the process has `mapped` bytes mapped, `reserved` of them
+// in untouched reserves (node_pool.cpp: kThpFromMappedBytes).
+bool wants_thp_at(os::HugePagePolicy policy, Tier tier, std::uint64_t mapped, std::uint64_t reserved);
+
 class NodePool {
  public:
   static constexpr std::uint64_t kReleaseAfterPurgedMs = 10'000;
@@ -33,9 +39,10 @@ class NodePool {
 
   // A SuperSlab for `owner`: a dirty one, then a purged one, then a fresh
   // one from the reserve, then a new mapping. null when the OS has no memory
-  // left. `dense` says the slabs wanted are for small blocks, whose pages
-  // fill up (a fresh SuperSlab may then get transparent huge pages); large
-  // blocks are often touched sparsely.
+  // left. `tier` is that of the slabs wanted: tiny and mid blocks fill their
+  // pages (a fresh SuperSlab may then get transparent huge pages, sooner for
+  // mid blocks, see kThpFromMappedBytes); large blocks are often touched
+  // sparsely.
   //
   // New mappings come in batches that grow with the pool (1 SuperSlab at
   // first, then as many as the reserve has handed out, up to kMaxBatch): the
@@ -47,7 +54,7 @@ class NodePool {
   // room already mapped instead of making a system call in its steady state.
   // Dense and sparse SuperSlabs have a reserve each, so that a batch for
   // small blocks can take its THP advice in one call when it is mapped.
-  SuperSlab* acquire(ThreadHeap* owner, bool dense) HAKMEM_EXCLUDES(lock_);
+  SuperSlab* acquire(ThreadHeap* owner, Tier tier) HAKMEM_EXCLUDES(lock_);
   // Takes back a SuperSlab whose units are all free.
   void release(SuperSlab* ss) HAKMEM_EXCLUDES(lock_);
   // Purges dirty SuperSlabs older than the purge delay and releases purged
@@ -86,7 +93,7 @@ class NodePool {
 
   // Formats the next SuperSlab of the dense or the sparse reserve, mapping
   // a new batch when it is empty.
-  SuperSlab* take_fresh(bool dense) HAKMEM_EXCLUDES(lock_);
+  SuperSlab* take_fresh(Tier tier) HAKMEM_EXCLUDES(lock_);
   // Unmaps both reserves.
   void release_reserves() HAKMEM_EXCLUDES(lock_);
   void unmap(SuperSlab* ss);

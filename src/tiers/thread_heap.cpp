@@ -320,7 +320,7 @@ Slab* ThreadHeap::new_slab(SizeClass c) {
   int first = -1;
   SuperSlab* ss = room_.find(units, bs, &first);
   if (ss == nullptr) {
-    ss = node_pool(numa::superslab_node(numa::placement(), node_)).acquire(this, tier_of(c) != Tier::kLarge);
+    ss = node_pool(numa::superslab_node(numa::placement(), node_)).acquire(this, tier_of(c));
     if (ss == nullptr) return nullptr;
     superslabs_acquired.inc();
     first = ss->find_free_run(units, bs);

@@ -20,7 +20,7 @@ TEST(NodePool, NewSuperSlabsComeInGrowingBatches) {
   const std::uint64_t maps_before = os::os_stats().map_calls.get();
   std::vector<SuperSlab*> taken;
   for (int i = 0; i < 40; ++i) {
-    SuperSlab* ss = pool.acquire(kOwner, false);
+    SuperSlab* ss = pool.acquire(kOwner, Tier::kLarge);
     ASSERT_NE(ss, nullptr);
     EXPECT_EQ(reinterpret_cast<std::uintptr_t>(ss) % kSuperSlabBytes, 0u);
     EXPECT_EQ(chunk_map().kind_of(ss), ChunkKind::kSuperSlab);
@@ -49,16 +49,16 @@ TEST(NodePool, SmallAndLargeBlocksHaveAReserveEach) {
   NodePool pool;
   pool.init(numa::NodeId{0});
   std::vector<SuperSlab*> dense;
-  for (int i = 0; i < 4; ++i) dense.push_back(pool.acquire(kOwner, true));
+  for (int i = 0; i < 4; ++i) dense.push_back(pool.acquire(kOwner, Tier::kTiny));
   // Dense batches 1, 1, 2: the reserve is empty after the fourth.
   EXPECT_EQ(pool.stats().superslabs_reserved, 0u);
   const std::uint64_t maps_before = os::os_stats().map_calls.get();
-  SuperSlab* sparse = pool.acquire(kOwner, false);
+  SuperSlab* sparse = pool.acquire(kOwner, Tier::kLarge);
   ASSERT_NE(sparse, nullptr);
   EXPECT_GE(os::os_stats().map_calls.get() - maps_before, 1u) << "the sparse reserve maps its own first batch";
   // Its batch is sized by its own count (1), not by the dense SuperSlabs.
   EXPECT_EQ(pool.stats().superslabs_reserved, 0u);
-  SuperSlab* next_dense = pool.acquire(kOwner, true);
+  SuperSlab* next_dense = pool.acquire(kOwner, Tier::kTiny);
   ASSERT_NE(next_dense, nullptr);
   EXPECT_EQ(pool.stats().superslabs_reserved, 3u) << "the fifth dense SuperSlab starts a batch of 4";
   for (SuperSlab* ss : dense) {
@@ -77,13 +77,31 @@ TEST(NodePool, ReleasedSuperSlabsAreReusedBeforeTheReserve) {
   ensure_initialized();
   NodePool pool;
   pool.init(numa::NodeId{0});
-  SuperSlab* a = pool.acquire(kOwner, false);
+  SuperSlab* a = pool.acquire(kOwner, Tier::kLarge);
   ASSERT_NE(a, nullptr);
   pool.release(a);
-  EXPECT_EQ(pool.acquire(kOwner, false), a);
+  EXPECT_EQ(pool.acquire(kOwner, Tier::kLarge), a);
   pool.release(a);
   pool.decay(true);
 }
 
 }  // namespace
+TEST(NodePool, AutoAdvisesHugePagesForMidBlocksFromHalfTheHeapTinyOnesNeed) {
+  using os::HugePagePolicy;
+  constexpr std::uint64_t MiB = std::uint64_t{1} << 20;
+  const auto at = [](Tier tier, std::uint64_t mapped, std::uint64_t reserved = 0) {
+    return wants_thp_at(HugePagePolicy::kAuto, tier, mapped, reserved);
+  };
+  EXPECT_FALSE(at(Tier::kMid, 15 * MiB));
+  EXPECT_TRUE(at(Tier::kMid, 16 * MiB));
+  EXPECT_FALSE(at(Tier::kTiny, 31 * MiB));
+  EXPECT_TRUE(at(Tier::kTiny, 32 * MiB));
+  EXPECT_FALSE(at(Tier::kLarge, 1024 * MiB)) << "large blocks are often touched sparsely";
+  EXPECT_FALSE(at(Tier::kMid, 40 * MiB, 30 * MiB)) << "untouched reserves do not count";
+  EXPECT_FALSE(at(Tier::kMid, 10 * MiB, 20 * MiB)) << "a difference that would be negative";
+  EXPECT_TRUE(wants_thp_at(HugePagePolicy::kThp, Tier::kLarge, 0, 0));
+  EXPECT_TRUE(wants_thp_at(HugePagePolicy::kHugetlb, Tier::kTiny, 0, 0)) << "the fallback when the pool runs dry";
+  EXPECT_FALSE(wants_thp_at(HugePagePolicy::kOff, Tier::kMid, 1024 * MiB, 0));
+}
+
 }  // namespace hakmem::tiers
