@@ -36,7 +36,7 @@ HugeSpan* HugeArena::new_span() {
 }
 
 void HugeArena::add_free(HugeSegment* seg) {
-  free_.push_front(seg);
+  free_.insert(seg);
   free_bytes_ += seg->bytes;
 }
 
@@ -86,13 +86,9 @@ std::size_t padding_for(const HugeSegment* seg, std::size_t alignment) {
 
 HugeSegment* HugeArena::find_fit(std::size_t bytes, std::size_t alignment, numa::NodeId node) const {
   const bool wants_dedicated = bytes > kHugeDedicatedAbove;
-  HugeSegment* best = nullptr;
-  for (HugeSegment* s = free_.front(); s != nullptr; s = FreeSegments::next(s)) {
-    if (s->span->node != node || s->span->dedicated != wants_dedicated) continue;
-    if (s->bytes < bytes || padding_for(s, alignment) > s->bytes - bytes) continue;
-    if (best == nullptr || s->bytes < best->bytes || (s->bytes == best->bytes && s->base < best->base)) best = s;
-  }
-  return best;
+  return free_.best_fit(bytes, [&](const HugeSegment* s) {
+    return s->span->node == node && s->span->dedicated == wants_dedicated && padding_for(s, alignment) <= s->bytes - bytes;
+  });
 }
 
 HugeSegment* HugeArena::split(HugeSegment* seg, std::size_t offset) {
@@ -148,6 +144,7 @@ HugeSegment* HugeArena::merge_free_neighbours(HugeSegment* seg) {
     free_.remove(gone);
     list.remove(gone);
     into->bytes += gone->bytes;
+    free_.resized(into);
     into->zeroed = into->zeroed && gone->zeroed;
     if (gone->freed_at_ms > into->freed_at_ms) into->freed_at_ms = gone->freed_at_ms;
     recycle_segment(gone);
@@ -184,6 +181,7 @@ bool HugeArena::grow_in_place(HugeSegment* seg, std::size_t bytes) {
   } else {
     next->base += extra;
     next->bytes -= extra;
+    free_.resized(next);
     free_bytes_ -= extra;
   }
   seg->bytes = bytes;
@@ -203,14 +201,13 @@ bool HugeArena::shrink_in_place(HugeSegment* seg, std::size_t bytes, std::uint64
 }
 
 HugeSegment* HugeArena::take_for_purge(std::uint64_t now_ms, std::uint64_t delay_ms, bool force) {
-  for (HugeSegment* s = free_.front(); s != nullptr; s = FreeSegments::next(s)) {
-    if (s->zeroed || s->span->backing == os::Backing::kHugetlb) continue;
-    if (!force && now_ms - s->freed_at_ms < delay_ms) continue;
-    remove_free(s);
-    s->state = State::kPurging;
-    return s;
-  }
-  return nullptr;
+  HugeSegment* s = free_.find([&](const HugeSegment* f) {
+    return !f->zeroed && f->span->backing != os::Backing::kHugetlb && (force || now_ms - f->freed_at_ms >= delay_ms);
+  });
+  if (s == nullptr) return nullptr;
+  remove_free(s);
+  s->state = State::kPurging;
+  return s;
 }
 
 void HugeArena::purged(HugeSegment* seg, std::uint64_t now_ms, bool zeroed) {

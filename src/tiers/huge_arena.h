@@ -13,8 +13,7 @@
 //
 // Fit: the smallest free segment that holds the request on the asked node
 // (ties: the lower address), so exact holes are reused before big ranges are
-// split. Free segments are one list, scanned in full; huge requests are rare
-// next to small ones, and the list is as long as the number of holes.
+// split. Free segments are indexed by size (huge_free_index.h).
 //
 // Records of segments and spans come from the meta arena and are recycled,
 // never capped.
@@ -26,58 +25,10 @@
 #include "base/intrusive_list.h"
 #include "numa/topology.h"
 #include "os/pages.h"
+#include "tiers/huge_free_index.h"
+#include "tiers/huge_segment.h"
 
 namespace hakmem::tiers {
-
-// Segments start and end on this granule: a block wastes less than 64 KiB of
-// address space (and no memory: untouched pages are never faulted in).
-inline constexpr std::size_t kHugeGranule = std::size_t{64} << 10;
-// Address space reserved per shared span.
-inline constexpr std::size_t kHugeSpanBytes = std::size_t{64} << 20;
-// Blocks above this get a span of their own, which realloc grows and moves
-// with mremap (no copy) and which goes back to the OS whole.
-inline constexpr std::size_t kHugeDedicatedAbove = std::size_t{16} << 20;
-
-struct HugeSpan;
-
-struct HugeSegment {
-  enum class State : std::uint8_t { kLive, kFree, kPurging };
-
-  char* base = nullptr;
-  std::size_t bytes = 0;
-  HugeSpan* span = nullptr;
-  State state = State::kFree;
-  bool zeroed = false;              // free and reads as zero (purged or never touched)
-  std::uint64_t freed_at_ms = 0;    // free: when it last became free or was purged
-  void* user = nullptr;             // live: the block's address (registry key)
-  HugeSegment* bucket_next = nullptr;  // registry chain, or the spare-record chain
-  ListLinks<HugeSegment> span_links;   // address order within the span
-  ListLinks<HugeSegment> free_links;   // the arena's free list
-
-  std::size_t usable() const { return static_cast<std::size_t>(base + bytes - static_cast<char*>(user)); }
-};
-
-using SegmentsInSpan = IntrusiveList<HugeSegment, &HugeSegment::span_links>;
-using FreeSegments = IntrusiveList<HugeSegment, &HugeSegment::free_links>;
-
-struct HugeSpan {
-  char* base = nullptr;
-  std::size_t bytes = 0;
-  os::Backing backing = os::Backing::kPlain;
-  numa::NodeId node;
-  bool dedicated = false;  // made for one block above kHugeDedicatedAbove
-  SegmentsInSpan segments;
-  ListLinks<HugeSpan> links;
-  HugeSpan* spare_next = nullptr;
-
-  // One free segment covering all of it.
-  bool wholly_free() const {
-    const HugeSegment* s = segments.front();
-    return s != nullptr && s->state == HugeSegment::State::kFree && s->bytes == bytes;
-  }
-};
-
-using SpanList = IntrusiveList<HugeSpan, &HugeSpan::links>;
 
 class HugeArena {
  public:
@@ -145,7 +96,7 @@ class HugeArena {
   void remove_free(HugeSegment* seg);
 
   SpanList spans_;
-  FreeSegments free_;
+  HugeFreeIndex free_;
   std::size_t free_bytes_ = 0;
   std::size_t span_bytes_ = 0;
   HugeSegment* spare_segments_ = nullptr;
