@@ -87,10 +87,9 @@ void ThreadHeap::collect_idle_bins() {
   for (unsigned i = 0; i < kClassCount; ++i) {
     const auto c = static_cast<SizeClass>(i);
     ClassState& cs = classes_[c];
-    // Idle: neither allocated from nor refilled since the last look.
     const std::uint64_t allocs = bins[c].allocs.get();
     const std::uint64_t refills = cs.refills.get();
-    const bool idle = allocs == cs.allocs_at_gc && refills == cs.refills_at_gc;
+    const bool idle = idle_since_last_look(c);
     if (idle && cached_blocks(c) > 0) {
       flush(c, 0);
       if (cs.capacity > 1) set_capacity(c, cs.capacity / 2);
@@ -438,36 +437,45 @@ Slab* ThreadHeap::make_new_mosaic() {
   return nullptr;
 }
 
+bool ThreadHeap::idle_since_last_look(SizeClass c) const {
+  const ClassState& cs = classes_[c];
+  return bins[c].allocs.get() == cs.allocs_at_gc && cs.refills.get() == cs.refills_at_gc;
+}
+
+namespace {
+
+// The first of up to `count` slabs from `s` on, each step by `step`
+// (SlabList::next or prev), that may become a mosaic; null if none.
+Slab* first_mosaic_candidate(Slab* s, unsigned count, Slab* (*step)(const Slab*)) {
+  for (unsigned looked = 0; s != nullptr && looked < count; ++looked, s = step(s)) {
+    if (mosaic_candidate(*s)) return s;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
 Slab* ThreadHeap::mosaic_candidate_of(SizeClass c) {
   ClassState& cs = classes_[c];
-  // Idle means neither allocated from nor refilled for a whole look's
-  // interval and since (right after a look every class would pass the
-  // second test alone).
-  const std::uint64_t allocs_since_look = bins[c].allocs.get() - cs.allocs_at_gc;
-  if (cs.idle_at_last_look && allocs_since_look == 0 && cs.refills.get() == cs.refills_at_gc) {
-    // Sparse slabs are found near the front: after a wave of frees every
-    // slab is, and an idle purge moves them there.
-    Slab* s = cs.partial.front();
-    for (unsigned looked = 0; s != nullptr && looked < kSlabsLookedAt; ++looked, s = SlabList::next(s)) {
-      if (mosaic_candidate(*s)) return s;
-    }
-    return nullptr;
+  // Idle for a whole look's interval and since (right after a look every
+  // class would pass the second test alone). Sparse slabs are found near
+  // the front: after a wave of frees every slab is, and an idle purge moves
+  // them there.
+  if (cs.idle_at_last_look && idle_since_last_look(c)) {
+    return first_mosaic_candidate(cs.partial.front(), kSlabsLookedAt, SlabList::next);
   }
   // A class in use keeps its slabs: its own refills fill their holes, and
   // its frees stay on the fast path. But one that allocates next to nothing
   // for the room its partial slabs hold (a wave of frees left hundreds of
   // sparse ones, and the class now takes a block now and then) will not
   // reach the back of its list for long: sparse slabs there may go.
+  const std::uint64_t allocs_since_look = bins[c].allocs.get() - cs.allocs_at_gc;
   const std::uint64_t slab_blocks = kSlabUnitBytes / block_size(c);
   if (cs.partial.size() <= kSlabsKeptInUse ||
       (allocs_since_look + 1) * kQuietClassShare > cs.partial.size() * slab_blocks) {
     return nullptr;
   }
-  Slab* s = cs.partial.back();
-  for (unsigned looked = 0; s != nullptr && looked < kSlabsLookedAt; ++looked, s = SlabList::prev(s)) {
-    if (mosaic_candidate(*s)) return s;
-  }
-  return nullptr;
+  return first_mosaic_candidate(cs.partial.back(), kSlabsLookedAt, SlabList::prev);
 }
 
 void ThreadHeap::return_to_mosaic(Slab& head, void* block) {

@@ -249,6 +249,8 @@ class ThreadHeap {
   // near the front of the partial list of an idle class, or near the back
   // of that of a quiet one (kQuietClassShare).
   Slab* mosaic_candidate_of(SizeClass c);
+  // Neither allocated from nor refilled since the last look.
+  bool idle_since_last_look(SizeClass c) const;
   void return_to_mosaic(Slab& head, void* block);
   // At a look: the free pages of mosaics quiet for kMosaicQuietLooks looks
   // are purged.
