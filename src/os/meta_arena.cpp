@@ -42,8 +42,8 @@ void* meta_alloc(std::size_t bytes, std::size_t alignment) {
   return reinterpret_cast<void*>(start);
 }
 
-void* map_table(std::size_t bytes) {
-  void* p = map_plain(align_up(bytes, kOsPageBytes), kOsPageBytes);
+void* map_table(std::size_t bytes, std::size_t alignment) {
+  void* p = map_plain(align_up(bytes, kOsPageBytes), alignment);
   if (p != nullptr) os_stats().mapped_bytes.add(align_up(bytes, kOsPageBytes));
   return p;
 }

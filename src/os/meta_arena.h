@@ -10,14 +10,17 @@
 
 #include <cstddef>
 
+#include "base/constants.h"
+
 namespace hakmem::os {
 
 // Returns `bytes` of zeroed memory aligned to `alignment` (a power of two,
 // at most 4096), or null when the OS refuses memory.
 void* meta_alloc(std::size_t bytes, std::size_t alignment);
 
-// Whole pages for growing tables; contents zeroed. null on failure.
-void* map_table(std::size_t bytes);
+// Whole pages for growing tables; contents zeroed, aligned to `alignment`
+// (a power of two, at least a page). null on failure.
+void* map_table(std::size_t bytes, std::size_t alignment = kOsPageBytes);
 void unmap_table(void* p, std::size_t bytes);
 
 // Bytes the arena has taken from the OS (for stats).

@@ -43,31 +43,18 @@ unsigned page_of(const SuperSlab& ss, const Slab& head, unsigned g) {
   return static_cast<unsigned>(static_cast<std::size_t>(granule_address(ss, head, g) - unit) / kOsPageBytes);
 }
 
-// Free cells from g up to `end`: the first cell at or after g that is not
-// free (or end). Eight cells a step where they are all free.
-unsigned skip_free(const std::uint8_t* cells, unsigned g, unsigned end) {
-  while (g < end && (g % 8) != 0 && cells[g] == kCellFree) ++g;
-  while (g + 8 <= end) {
-    std::uint64_t w;
-    std::memcpy(&w, cells + g, sizeof w);
-    if (w != 0) break;
-    g += 8;
-  }
-  while (g < end && cells[g] == kCellFree) ++g;
-  return g;
-}
-
-// The first free cell at or after g (or end).
-unsigned skip_used(const std::uint8_t* cells, unsigned g, unsigned end) {
-  while (g < end && cells[g] != kCellFree) ++g;
-  return g;
+// The class whose blocks take n granules; kMosaicClass if none does (a
+// map that does not say what a valid one says).
+SizeClass class_of_granules(unsigned n) {
+  const std::size_t bytes = std::size_t{n} * kGranuleBytes;
+  if (n == 0 || bytes > kMaxMidBlock) return kMosaicClass;
+  const SizeClass c = compute_class(bytes);
+  return block_size(c) == bytes ? c : kMosaicClass;
 }
 
 // The length of the free run around granules [g, g + n), which are free.
-unsigned free_run_around(const std::uint8_t* cells, unsigned g, unsigned n, unsigned end) {
-  unsigned first = g;
-  while (first > 0 && cells[first - 1] == kCellFree) --first;
-  return skip_free(cells, g + n, end) - first;
+unsigned free_run_around(const MosaicMap& map, unsigned g, unsigned n, unsigned end) {
+  return map.first_used(g + n, end) - map.free_run_begin(g);
 }
 
 void clear_purged_pages(const SuperSlab& ss, Slab& head, unsigned g, unsigned n) {
@@ -110,21 +97,20 @@ void make_mosaic(SuperSlab& ss, Slab& head, MosaicMap* map) {
     const std::size_t to = static_cast<std::size_t>(page + kOsPageBytes - 1 - begin) / bs;
     for (std::size_t i = from; i <= to && i < head.capacity; ++i) mark_free(static_cast<std::uint32_t>(i));
   }
+  HAKMEM_ASSERT(map->all_free());
   std::uint32_t live = 0;
   for (std::uint32_t i = 0; i < head.carved; ++i) {
     if (((free_bits[i / 64] >> (i % 64)) & 1u) != 0) continue;
-    std::uint8_t* cell = map->cells + std::size_t{i} * span;
-    cell[0] = static_cast<std::uint8_t>(c + 1);
-    std::memset(cell + 1, kCellInside, span - 1);
+    map->mark_block(i * span, span);
     ++live;
   }
   HAKMEM_ASSERT(live == head.used);
   const auto granules = static_cast<unsigned>((ss.slab_end(head) - begin) / kGranuleBytes);
   unsigned longest = 0;
-  for (unsigned g = skip_used(map->cells, 0, granules); g < granules;) {
-    const unsigned end = skip_free(map->cells, g, granules);
+  for (unsigned g = map->first_free(0, granules); g < granules;) {
+    const unsigned end = map->first_used(g, granules);
     if (end - g > longest) longest = end - g;
-    g = skip_used(map->cells, end, granules);
+    g = map->first_free(end, granules);
   }
   head.capacity = granules;
   head.carved = longest;
@@ -141,18 +127,17 @@ std::uint32_t mosaic_carve(SuperSlab& ss, Slab& head, SizeClass c, std::uint32_t
   const unsigned need = granules_of(c);
   if (head.carved < need || want == 0) return 0;
   const unsigned align = alignment_granules(c);
-  std::uint8_t* cells = head.mosaic->cells;
+  MosaicMap& map = *head.mosaic;
   const unsigned granules = head.capacity;
   std::uint32_t got = 0;
   unsigned longest = 0;  // of the free runs left behind
-  unsigned g = skip_used(cells, 0, granules);
+  unsigned g = map.first_free(0, granules);
   while (g < granules && got < want) {
-    const unsigned end = skip_free(cells, g, granules);
+    const unsigned end = map.first_used(g, granules);
     auto at = static_cast<unsigned>(align_up(g, align));
     unsigned left = g;  // start of the free run still unused before `at`
     while (at + need <= end && got < want) {
-      cells[at] = static_cast<std::uint8_t>(c + 1);
-      std::memset(cells + at + 1, kCellInside, need - 1);
+      map.mark_block(at, need);
       clear_purged_pages(ss, head, at, need);
       void* p = granule_address(ss, head, at);
       *static_cast<void**>(p) = *list;
@@ -163,7 +148,7 @@ std::uint32_t mosaic_carve(SuperSlab& ss, Slab& head, SizeClass c, std::uint32_t
       at = static_cast<unsigned>(align_up(left, align));
     }
     if (end - left > longest) longest = end - left;
-    g = skip_used(cells, end, granules);
+    g = map.first_free(end, granules);
   }
   head.used += got;
   if (got != 0) head.parked = 0;  // quiet looks: none
@@ -174,53 +159,61 @@ std::uint32_t mosaic_carve(SuperSlab& ss, Slab& head, SizeClass c, std::uint32_t
 }
 
 SizeClass mosaic_free(Slab& head, void* p) {
-  std::uint8_t* cells = head.mosaic->cells;
+  MosaicMap& map = *head.mosaic;
   const unsigned g = granule_of(head, p);
-  HAKMEM_ASSERT(g < head.capacity && cells[g] != kCellFree && cells[g] != kCellInside && head.used > 0);
-  const auto c = static_cast<SizeClass>(cells[g] - 1);
-  const unsigned n = granules_of(c);
-  std::memset(cells + g, kCellFree, n);
+  HAKMEM_ASSERT(g < head.capacity && map.cell(g) == Cell::kStart && head.used > 0);
+  const unsigned n = map.block_end(g, head.capacity) - g;
+  const SizeClass c = class_of_granules(n);
+  HAKMEM_ASSERT(c != kMosaicClass);
+  map.clear_block(g, n);
   --head.used;
   head.parked = 0;  // quiet looks: none
-  const unsigned run = free_run_around(cells, g, n, head.capacity);
+  const unsigned run = free_run_around(map, g, n, head.capacity);
   if (run > head.carved) head.carved = run;
   return c;
 }
 
 namespace {
 
-// The cell of the granule holding p, with p's offset into it; null where p
-// lies outside the mosaic's granules (or the unit is no mosaic now).
-const std::uint8_t* cell_of(const Slab& unit, const void* p, std::size_t* misalignment) {
-  const MosaicMap* map = __atomic_load_n(&unit.mosaic, __ATOMIC_ACQUIRE);
+// The granule of the mosaic that holds p, with p's offset into it; false
+// where p lies outside the mosaic's granules (or the unit is no mosaic now).
+bool granule_holding(const Slab& unit, const void* p, const MosaicMap** map, unsigned* g, std::size_t* misalignment) {
+  *map = __atomic_load_n(&unit.mosaic, __ATOMIC_ACQUIRE);
   const char* begin = SuperSlab::of(p)->slab_begin(unit);
-  if (map == nullptr || static_cast<const char*>(p) < begin) return nullptr;
+  if (*map == nullptr || static_cast<const char*>(p) < begin) return false;
   const auto offset = static_cast<std::size_t>(static_cast<const char*>(p) - begin);
-  if (offset / kGranuleBytes >= unit.capacity) return nullptr;
+  if (offset / kGranuleBytes >= unit.capacity) return false;
+  *g = static_cast<unsigned>(offset / kGranuleBytes);
   *misalignment = offset % kGranuleBytes;
-  return &map->cells[offset / kGranuleBytes];
+  return true;
 }
 
 }  // namespace
 
 SizeClass mosaic_block_class(const Slab& unit, const void* p) {
+  const MosaicMap* map = nullptr;
+  unsigned g = 0;
   std::size_t misalignment = 0;
-  const std::uint8_t* cell = cell_of(unit, p, &misalignment);
-  if (cell == nullptr || misalignment != 0 || *cell == kCellFree || *cell == kCellInside) return kMosaicClass;
-  return static_cast<SizeClass>(*cell - 1);
+  if (!granule_holding(unit, p, &map, &g, &misalignment) || misalignment != 0 || map->cell(g) != Cell::kStart) {
+    return kMosaicClass;
+  }
+  return class_of_granules(map->block_end(g, unit.capacity) - g);
 }
 
 bool mosaic_block_live(const Slab& unit, const void* p) { return mosaic_block_class(unit, p) != kMosaicClass; }
 
 bool mosaic_block_interior(const Slab& unit, const void* p) {
+  const MosaicMap* map = nullptr;
+  unsigned g = 0;
   std::size_t misalignment = 0;
-  const std::uint8_t* cell = cell_of(unit, p, &misalignment);
-  return cell != nullptr && (*cell == kCellInside || (*cell != kCellFree && misalignment != 0));
+  if (!granule_holding(unit, p, &map, &g, &misalignment)) return false;
+  const Cell cell = map->cell(g);
+  return cell == Cell::kInside || (cell == Cell::kStart && misalignment != 0);
 }
 
 std::size_t mosaic_purge_free_pages(SuperSlab& ss, Slab& head) {
   if (ss.backing() == os::Backing::kHugetlb) return 0;
-  const std::uint8_t* cells = head.mosaic->cells;
+  const MosaicMap& map = *head.mosaic;
   const unsigned granules = head.capacity;
   std::uint16_t purged = head.purged_pages.load(std::memory_order_relaxed);
   std::size_t bytes = 0;
@@ -231,7 +224,7 @@ std::size_t mosaic_purge_free_pages(SuperSlab& ss, Slab& head) {
     unsigned end = k;
     while (end < kPagesPerUnit && ((purged >> end) & 1u) == 0) {
       const unsigned g = (end - first_page) * kCellsPerPage;
-      if (g + kCellsPerPage > granules || skip_free(cells, g, g + kCellsPerPage) != g + kCellsPerPage) break;
+      if (g + kCellsPerPage > granules || map.first_used(g, g + kCellsPerPage) != g + kCellsPerPage) break;
       ++end;
     }
     if (end == k) {
@@ -251,26 +244,27 @@ std::size_t mosaic_purge_free_pages(SuperSlab& ss, Slab& head) {
 bool mosaic_check(const SuperSlab& ss, const Slab& head) {
   if (head.size_class != kMosaicClass || head.mosaic == nullptr || head.unit_count != 1) return false;
   if (head.free_list != nullptr || head.parked > kMosaicQuietLooks || head.on_full_list) return false;
-  const std::uint8_t* cells = head.mosaic->cells;
+  const MosaicMap& map = *head.mosaic;
   const unsigned granules = head.capacity;
   if (granules != static_cast<unsigned>((ss.slab_end(head) - ss.slab_begin(head)) / kGranuleBytes)) return false;
   const std::uint16_t purged = head.purged_pages.load(std::memory_order_relaxed);
+  for (unsigned g = granules; g < kCellsPerUnit; ++g) {
+    if (map.cell(g) != Cell::kFree) return false;  // past the unit's end (unit 0 is short)
+  }
   std::uint32_t live = 0;
   unsigned run = 0;
   for (unsigned g = 0; g < granules;) {
-    const std::uint8_t cell = cells[g];
-    if (cell == kCellFree) {
+    const Cell cell = map.cell(g);
+    if (cell == Cell::kFree) {
       if (++run > head.carved) return false;
       ++g;
       continue;
     }
     run = 0;
-    if (cell == kCellInside || !mosaic_class(static_cast<SizeClass>(cell - 1))) return false;
-    const unsigned n = granules_of(static_cast<SizeClass>(cell - 1));
-    if (g % alignment_granules(static_cast<SizeClass>(cell - 1)) != 0 || g + n > granules) return false;
-    for (unsigned i = 1; i < n; ++i) {
-      if (cells[g + i] != kCellInside) return false;
-    }
+    if (cell != Cell::kStart) return false;
+    const unsigned n = map.block_end(g, granules) - g;
+    const SizeClass c = class_of_granules(n);
+    if (!mosaic_class(c) || g % alignment_granules(c) != 0) return false;
     for (unsigned k = page_of(ss, head, g); k <= page_of(ss, head, g + n - 1); ++k) {
       if (((purged >> k) & 1u) != 0) return false;
     }

@@ -12,10 +12,9 @@
 // holes between them take blocks of any tiny or mid class (16 B to 32 KiB),
 // each at its class's natural alignment (aligned allocation relies on it).
 //
-// A mosaic's map holds one cell per 16-byte granule of its unit, one 4 KiB
-// page in all: kCellFree, kCellInside (a granule of a block that starts
-// earlier), or the class + 1 of the block that starts there. Free, realloc
-// and malloc_usable_size read the block's class from it. The fast path
+// A mosaic's map (mosaic_map.h) says which 16-byte granules of its unit
+// start a block, which lie inside one and which are free. Free, realloc
+// and malloc_usable_size read the block's size, and so its class, from it. The fast path
 // knows nothing of mosaics: their records carry kMosaicClass, whose bin is
 // always over capacity, so a free lands in the slow path, which returns
 // the block to its mosaic.
@@ -26,28 +25,19 @@
 //
 // Layer: tiers. Owner-only (see thread_heap.h), except mosaic_block_class
 // and mosaic_block_live, which a thread freeing or resizing a live block
-// may call: the cells of a live block do not change while it lives.
+// may call: the cells of a live block do not change while it lives, and
+// the map's words are read and written whole (mosaic_map.h).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
 #include "base/constants.h"
+#include "tiers/mosaic_map.h"
 #include "tiers/size_classes.h"
 #include "tiers/superslab.h"
 
 namespace hakmem::tiers {
-
-inline constexpr std::size_t kGranuleBytes = 16;
-inline constexpr unsigned kCellsPerUnit = kSlabUnitBytes / kGranuleBytes;
-inline constexpr std::uint8_t kCellFree = 0;
-inline constexpr std::uint8_t kCellInside = 0xff;
-static_assert(kClassCount + 1 < kCellInside, "a cell holds a class + 1");
-
-struct MosaicMap {
-  std::uint8_t cells[kCellsPerUnit];
-};
-static_assert(sizeof(MosaicMap) == kOsPageBytes, "one page of cells per unit");
 
 // Whether slabs of class c may become mosaics: one-unit slabs (blocks of
 // 16 B to 8 KiB).

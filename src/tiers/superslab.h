@@ -37,7 +37,7 @@
 namespace hakmem::tiers {
 
 class ThreadHeap;
-struct MosaicMap;
+class MosaicMap;
 
 // Small pages per slab unit: Slab::purged_pages has a bit for each.
 inline constexpr unsigned kPagesPerUnit = kSlabUnitBytes / kOsPageBytes;

@@ -424,7 +424,7 @@ Slab* ThreadHeap::make_new_mosaic() {
     if (!mosaic_source_class(c)) continue;
     Slab* s = mosaic_candidate_of(c);
     if (s == nullptr) continue;
-    MosaicMap* map = take_map();
+    MosaicMap* map = maps_.take();
     if (map == nullptr) return nullptr;
     ClassState& cs = classes_[c];
     if (cs.idle_purge_next == s) cs.idle_purge_next = SlabList::next(s);
@@ -501,29 +501,12 @@ void ThreadHeap::flush_mosaic_bin() {
 
 void ThreadHeap::release_mosaic(Slab& head) {
   mosaics_.remove(&head);
-  keep_map(head.mosaic);
+  maps_.give(head.mosaic);
   mosaics_released.inc();
   SuperSlab& ss = *SuperSlab::of(&head);
   const unsigned units = head.unit_count;
   ss.release_slab(head);
   return_units(ss, units);
-}
-
-MosaicMap* ThreadHeap::take_map() {
-  if (spare_maps_ == nullptr) return static_cast<MosaicMap*>(os::map_table(sizeof(MosaicMap)));
-  MosaicMap* map = spare_maps_;
-  spare_maps_ = *reinterpret_cast<MosaicMap**>(map);
-  std::memset(map->cells, 0, sizeof(MosaicMap*));  // where the link was
-  --spare_map_count_;
-  return map;
-}
-
-void ThreadHeap::keep_map(MosaicMap* map) {
-  // Every cell is free again: the mosaic's blocks are all gone.
-  if (spare_map_count_ == kSpareMaps) return os::unmap_table(map, sizeof(MosaicMap));
-  *reinterpret_cast<MosaicMap**>(map) = spare_maps_;
-  spare_maps_ = map;
-  ++spare_map_count_;
 }
 
 void ThreadHeap::flush_all() {
@@ -604,6 +587,7 @@ std::size_t ThreadHeap::release_free_memory(bool purge) {
   std::size_t purged = 0;
   room_.for_each([&purged](SuperSlab* ss) { purged += purge_free_units(*ss, ss->dirty_unit_mask()); });
   for (Slab* m = mosaics_.front(); m != nullptr; m = SlabList::next(m)) purged += mosaic_purge_free_pages(*SuperSlab::of(m), *m);
+  purged += maps_.purge_free_pages();
   for (unsigned c = 0; c < kClassCount; ++c) purged += purge_class_free_pages(static_cast<SizeClass>(c));
   return purged;
 }

@@ -51,6 +51,7 @@
 #include "numa/topology.h"
 #include "tiers/huge.h"
 #include "tiers/mosaic.h"
+#include "tiers/mosaic_map_pool.h"
 #include "tiers/room_index.h"
 #include "tiers/size_classes.h"
 #include "tiers/superslab.h"
@@ -264,8 +265,6 @@ class ThreadHeap {
   // Purges an idle class's mostly free slabs, within a budget of blocks a
   // look; true once its whole partial list is done.
   bool purge_idle_class(SizeClass c);
-  MosaicMap* take_map();
-  void keep_map(MosaicMap* map);
   // Purges the units of `mask` (free ones of ss) with one call per run.
   static std::size_t purge_free_units(SuperSlab& ss, std::uint32_t mask);
   void set_capacity(SizeClass c, std::uint32_t capacity);
@@ -292,8 +291,6 @@ class ThreadHeap {
   // they hold, may give the sparse ones at the back of its list.
   static constexpr std::size_t kSlabsKeptInUse = 8;
   static constexpr std::uint64_t kQuietClassShare = 64;
-  // Maps of released mosaics kept for the next ones (a cache, not a limit).
-  static constexpr unsigned kSpareMaps = 8;
   static constexpr std::uint32_t kRemoteBatchBlocks = 64;
   void hand_over(RemoteBatch& batch);
 
@@ -301,8 +298,7 @@ class ThreadHeap {
   RemoteBatch remote_batches_[kRemoteBatchSlots];
   RoomIndex room_;  // owned SuperSlabs with at least one free unit
   SlabList mosaics_;  // every mosaic of the heap; refills look from the front
-  MosaicMap* spare_maps_ = nullptr;  // linked through their first word
-  unsigned spare_map_count_ = 0;
+  MosaicMapPool maps_;  // the maps of mosaics_
   std::atomic<void*> inbox_{nullptr};
   numa::NodeId node_;
   State state_ = State::kUnattached;
