@@ -1,6 +1,7 @@
 #include "tiers/mosaic.h"
 
 #include <atomic>
+#include <bit>
 #include <cstring>
 
 #include "base/bits.h"
@@ -55,6 +56,13 @@ SizeClass class_of_granules(unsigned n) {
 // The length of the free run around granules [g, g + n), which are free.
 unsigned free_run_around(const MosaicMap& map, unsigned g, unsigned n, unsigned end) {
   return map.first_used(g + n, end) - map.free_run_begin(g);
+}
+
+// The first granule of the unit's page k (page_of's inverse; 0 for pages
+// before the first granule, as unit 0's header page is).
+unsigned granule_at_page(const SuperSlab& ss, const Slab& head, unsigned k) {
+  const unsigned first_page = page_of(ss, head, 0);
+  return k <= first_page ? 0 : (k - first_page) * kCellsPerPage;
 }
 
 void clear_purged_pages(const SuperSlab& ss, Slab& head, unsigned g, unsigned n) {
@@ -122,7 +130,8 @@ void make_mosaic(SuperSlab& ss, Slab& head, MosaicMap* map) {
   __atomic_store_n(&head.size_class, kMosaicClass, __ATOMIC_RELEASE);
 }
 
-std::uint32_t mosaic_carve(SuperSlab& ss, Slab& head, SizeClass c, std::uint32_t want, void** list) {
+std::uint32_t mosaic_carve(SuperSlab& ss, Slab& head, SizeClass c, std::uint32_t want, bool into_purged,
+                           void** list) {
   HAKMEM_ASSERT(head.size_class == kMosaicClass && mosaic_class(c));
   const unsigned need = granules_of(c);
   if (head.carved < need || want == 0) return 0;
@@ -132,11 +141,23 @@ std::uint32_t mosaic_carve(SuperSlab& ss, Slab& head, SizeClass c, std::uint32_t
   std::uint32_t got = 0;
   unsigned longest = 0;  // of the free runs left behind
   unsigned g = map.first_free(0, granules);
+  const std::uint16_t purged = head.purged_pages.load(std::memory_order_relaxed);
   while (g < granules && got < want) {
     const unsigned end = map.first_used(g, granules);
     auto at = static_cast<unsigned>(align_up(g, align));
     unsigned left = g;  // start of the free run still unused before `at`
     while (at + need <= end && got < want) {
+      if (!into_purged && purged != 0) {
+        // Past the purged pages the block would touch, if any.
+        const unsigned first = page_of(ss, head, at);
+        const unsigned last = page_of(ss, head, at + need - 1);
+        const unsigned bits = ((2u << last) - 1) & ~((1u << first) - 1);
+        if ((purged & bits) != 0) {
+          const unsigned last_purged = 31u - static_cast<unsigned>(std::countl_zero(unsigned{purged} & bits));
+          at = static_cast<unsigned>(align_up(granule_at_page(ss, head, last_purged + 1), align));
+          continue;
+        }
+      }
       map.mark_block(at, need);
       clear_purged_pages(ss, head, at, need);
       void* p = granule_address(ss, head, at);

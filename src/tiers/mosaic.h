@@ -62,7 +62,10 @@ void make_mosaic(SuperSlab& ss, Slab& head, MosaicMap* map);
 
 // Cuts up to `want` blocks of class c from the mosaic's free granules and
 // pushes them on *list (linked through their first words). Returns how many.
-std::uint32_t mosaic_carve(SuperSlab& ss, Slab& head, SizeClass c, std::uint32_t want, void** list);
+// With into_purged false, no block is cut where it would touch a page
+// that a purge returned: the pages still resident go first.
+std::uint32_t mosaic_carve(SuperSlab& ss, Slab& head, SizeClass c, std::uint32_t want, bool into_purged,
+                           void** list);
 
 // Takes the live block at p back; returns its class. The block must be the
 // start of a live block (mosaic_block_live).

@@ -243,6 +243,8 @@ class ThreadHeap {
   // Blocks of class c cut from mosaics, old ones first, then new ones made
   // from idle classes' sparse slabs; at most `want`, pushed on the bin.
   std::uint32_t carve_from_mosaics(SizeClass c, std::uint32_t want);
+  // One turn over the mosaics at the front of mosaics_ (kMosaicsPerRefill).
+  std::uint32_t carve_from_known_mosaics(SizeClass c, std::uint32_t want, bool into_purged, void** list);
   // A sparse slab made a mosaic (at the front of mosaics_), or null when
   // there is none or no page for its map.
   Slab* make_new_mosaic();

@@ -1,0 +1,104 @@
+// Cutting blocks from one mosaic, made by hand in a SuperSlab of its own:
+// the resident holes go first, the purged pages only when asked.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "os/pages.h"
+#include "tiers/mosaic.h"
+#include "tiers/superslab.h"
+
+namespace hakmem::tiers {
+namespace {
+
+constexpr std::size_t kSourceSize = 64;
+constexpr std::size_t kCutSize = 512;
+constexpr unsigned kUnit = 1;
+
+class MosaicCarve : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    region_ = os::map_aligned(kSuperSlabBytes, os::HugePagePolicy::kOff, nullptr, nullptr, 0).base;
+    ASSERT_NE(region_, nullptr);
+    ss_ = SuperSlab::format(region_, numa::NodeId{0}, os::Backing::kPlain);
+    head_ = &ss_->carve_slab(kUnit, 1, class_of(kSourceSize), reinterpret_cast<ThreadHeap*>(0x1000));
+    // Every block carved; two live, at the starts of pages 0 and 8; the
+    // rest on the free list.
+    char* begin = ss_->slab_begin(*head_);
+    head_->carved = head_->capacity;
+    for (std::uint32_t i = head_->capacity; i-- > 0;) {
+      if (i == 0 || i == kOsPageBytes * 8 / kSourceSize) continue;
+      void* p = begin + std::size_t{i} * kSourceSize;
+      *static_cast<void**>(p) = head_->free_list;
+      head_->free_list = p;
+    }
+    head_->used = 2;
+    ASSERT_TRUE(mosaic_candidate(*head_));
+    make_mosaic(*ss_, *head_, reinterpret_cast<MosaicMap*>(map_words_));
+    ASSERT_TRUE(mosaic_check(*ss_, *head_));
+  }
+  void TearDown() override { os::release(region_, kSuperSlabBytes); }
+
+  // The unit's page that holds p.
+  unsigned page_of(const void* p) const {
+    return static_cast<unsigned>(static_cast<std::size_t>(static_cast<const char*>(p) - ss_->slab_begin(*head_)) /
+                                 kOsPageBytes);
+  }
+  std::set<unsigned> pages_of(void* list, std::uint32_t n) const {
+    std::set<unsigned> pages;
+    for (std::uint32_t i = 0; i < n; ++i, list = *static_cast<void**>(list)) pages.insert(page_of(list));
+    return pages;
+  }
+
+  void* region_ = nullptr;
+  SuperSlab* ss_ = nullptr;
+  Slab* head_ = nullptr;
+  alignas(64) std::uint64_t map_words_[MosaicMap::kWords] = {};
+};
+
+TEST_F(MosaicCarve, ResidentHolesGoFirstAndPurgedPagesOnlyWhenAsked) {
+  // Pages 1-7 purged, as a trim would leave them (their bits only: the
+  // carve reads the record, not the kernel).
+  head_->purged_pages.store(0xfe, std::memory_order_relaxed);
+  ASSERT_TRUE(mosaic_check(*ss_, *head_));
+  // Resident room for 512 B blocks: 7 in page 0 and 7 in page 8, beside
+  // the survivors, and 8 in each of pages 9-15.
+  constexpr std::uint32_t kResident = 7 + 7 + 7 * 8;
+  void* list = nullptr;
+  const SizeClass c = class_of(kCutSize);
+  EXPECT_EQ(mosaic_carve(*ss_, *head_, c, 200, false, &list), kResident);
+  for (unsigned page : pages_of(list, kResident)) EXPECT_TRUE(page == 0 || page >= 8) << "cut in purged page " << page;
+  EXPECT_EQ(head_->purged_pages.load(), 0xfe) << "a purged page was touched";
+  ASSERT_TRUE(mosaic_check(*ss_, *head_));
+  // Nothing resident is left; the purged pages serve when asked, and count
+  // as resident from then on.
+  void* more = nullptr;
+  EXPECT_EQ(mosaic_carve(*ss_, *head_, c, 200, false, &more), 0u);
+  EXPECT_EQ(mosaic_carve(*ss_, *head_, c, 200, true, &more), 7u * 8);
+  EXPECT_EQ(pages_of(more, 7 * 8), (std::set<unsigned>{1, 2, 3, 4, 5, 6, 7}));
+  EXPECT_EQ(head_->purged_pages.load(), 0u);
+  EXPECT_EQ(head_->used, 2 + kResident + 7 * 8);
+  ASSERT_TRUE(mosaic_check(*ss_, *head_));
+}
+
+TEST_F(MosaicCarve, WithoutPurgedPagesBothWaysCutTheSameBlocks) {
+  void* a = nullptr;
+  const SizeClass c = class_of(kCutSize);
+  const std::uint32_t got = mosaic_carve(*ss_, *head_, c, 200, false, &a);
+  EXPECT_EQ(got, 7u + 7 + 14 * 8);
+  ASSERT_TRUE(mosaic_check(*ss_, *head_));
+  // Each block back, from the last cut to the first: the mosaic is as made.
+  for (void* p = a; p != nullptr;) {
+    void* next = *static_cast<void**>(p);
+    EXPECT_EQ(mosaic_free(*head_, p), c);
+    p = next;
+  }
+  EXPECT_EQ(head_->used, 2u);
+  void* b = nullptr;
+  EXPECT_EQ(mosaic_carve(*ss_, *head_, c, 200, true, &b), got);
+  EXPECT_EQ(a, b) << "the same first block";
+  ASSERT_TRUE(mosaic_check(*ss_, *head_));
+}
+
+}  // namespace
+}  // namespace hakmem::tiers
