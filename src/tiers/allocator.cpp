@@ -305,6 +305,18 @@ void* allocate_aligned_slow(std::size_t alignment, std::size_t n) noexcept {
   return p != nullptr ? p : fail_enomem();
 }
 
+void* allocate_aligned_past(void* misaligned, SizeClass c, std::size_t alignment) noexcept {
+  // The block came from this thread's cache, so the thread has a heap.
+  t_heap->keep_mosaic_alignment(c);
+  void* p = misaligned;
+  do {
+    deallocate(p);  // a mosaic's block: straight back to its mosaic
+    p = pop_cached(c);
+  } while (p != nullptr && (reinterpret_cast<std::uintptr_t>(p) & (alignment - 1)) != 0);
+  // An empty cache refills with blocks at their natural alignment.
+  return p != nullptr ? p : allocate_from_class(c);
+}
+
 std::size_t usable_size(const void* p) {
   if (p == nullptr) return 0;
   switch (g_chunk_map.kind_of(p)) {

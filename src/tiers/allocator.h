@@ -106,14 +106,21 @@ void* allocate_zeroed(std::size_t count, std::size_t size);
 // realloc(p, 0) frees p and returns null.
 void* reallocate(void* p, std::size_t n);
 HAKMEM_SLOW_PATH void* allocate_aligned_slow(std::size_t alignment, std::size_t n) noexcept;
+// The thread cache gave `misaligned`, a block of class c that a mosaic cut
+// off its natural alignment: it goes back, and so do the next ones like it.
+HAKMEM_SLOW_PATH void* allocate_aligned_past(void* misaligned, SizeClass c, std::size_t alignment) noexcept;
 
 // memalign-style: alignment is a power of two (callers validate). Blocks of
 // up to a page's alignment come from a class whose blocks are that aligned,
-// through the thread cache like malloc's.
+// through the thread cache like malloc's. Mosaics may cut a class's blocks
+// on any 16-byte boundary, so the block's alignment is checked.
 HAKMEM_FAST_PATH void* allocate_aligned(std::size_t alignment, std::size_t n) noexcept {
   if (HAKMEM_LIKELY(alignment > kMinAlignment && alignment <= kOsPageBytes && n <= kMaxSlabBlock)) {
     if (const SizeClass c = aligned_class_of(n, alignment); HAKMEM_LIKELY(c < kClassCount)) {
-      if (void* p = pop_cached(c); HAKMEM_LIKELY(p != nullptr)) return p;
+      if (void* p = pop_cached(c); HAKMEM_LIKELY(p != nullptr)) {
+        if (HAKMEM_LIKELY((reinterpret_cast<std::uintptr_t>(p) & (alignment - 1)) == 0)) return p;
+        return allocate_aligned_past(p, c, alignment);
+      }
     }
   }
   return allocate_aligned_slow(alignment, n);

@@ -18,10 +18,10 @@ constexpr unsigned kCellsPerPage = kOsPageBytes / kGranuleBytes;
 
 // A block of class c takes this many granules...
 unsigned granules_of(SizeClass c) { return static_cast<unsigned>(block_size(c) / kGranuleBytes); }
-// ...and starts on a multiple of this many: its natural alignment in a slab
-// of its own (whose blocks start 4 KiB-aligned), so aligned_class_of's
-// promise holds for blocks from mosaics too.
-unsigned alignment_granules(SizeClass c) {
+// ...and, cut with MosaicCut::natural_alignment, starts on a multiple of
+// this many: its alignment in a slab of its own (whose blocks start 4 KiB-
+// aligned), which aligned allocation relies on.
+unsigned natural_alignment_granules(SizeClass c) {
   std::size_t a = block_size(c) & (~block_size(c) + 1);  // the lowest set bit
   if (a > kOsPageBytes) a = kOsPageBytes;
   return static_cast<unsigned>(a / kGranuleBytes);
@@ -130,12 +130,12 @@ void make_mosaic(SuperSlab& ss, Slab& head, MosaicMap* map) {
   __atomic_store_n(&head.size_class, kMosaicClass, __ATOMIC_RELEASE);
 }
 
-std::uint32_t mosaic_carve(SuperSlab& ss, Slab& head, SizeClass c, std::uint32_t want, bool into_purged,
+std::uint32_t mosaic_carve(SuperSlab& ss, Slab& head, SizeClass c, std::uint32_t want, MosaicCut cut,
                            void** list) {
   HAKMEM_ASSERT(head.size_class == kMosaicClass && mosaic_class(c));
   const unsigned need = granules_of(c);
   if (head.carved < need || want == 0) return 0;
-  const unsigned align = alignment_granules(c);
+  const unsigned align = cut.natural_alignment ? natural_alignment_granules(c) : 1;
   MosaicMap& map = *head.mosaic;
   const unsigned granules = head.capacity;
   std::uint32_t got = 0;
@@ -147,7 +147,7 @@ std::uint32_t mosaic_carve(SuperSlab& ss, Slab& head, SizeClass c, std::uint32_t
     auto at = static_cast<unsigned>(align_up(g, align));
     unsigned left = g;  // start of the free run still unused before `at`
     while (at + need <= end && got < want) {
-      if (!into_purged && purged != 0) {
+      if (!cut.into_purged && purged != 0) {
         // Past the purged pages the block would touch, if any.
         const unsigned first = page_of(ss, head, at);
         const unsigned last = page_of(ss, head, at + need - 1);
@@ -285,7 +285,7 @@ bool mosaic_check(const SuperSlab& ss, const Slab& head) {
     if (cell != Cell::kStart) return false;
     const unsigned n = map.block_end(g, granules) - g;
     const SizeClass c = class_of_granules(n);
-    if (!mosaic_class(c) || g % alignment_granules(c) != 0) return false;
+    if (!mosaic_class(c)) return false;
     for (unsigned k = page_of(ss, head, g); k <= page_of(ss, head, g + n - 1); ++k) {
       if (((purged >> k) & 1u) != 0) return false;
     }

@@ -10,7 +10,11 @@
 // may become mosaics when another class needs room
 // (ThreadHeap::take_blocks): the survivors stay where they are, and the
 // holes between them take blocks of any tiny or mid class (16 B to 32 KiB),
-// each at its class's natural alignment (aligned allocation relies on it).
+// on any 16-byte boundary: a 1 KiB block fits a hole of 1 KiB, not only one
+// that holds a 1 KiB-aligned span. Aligned allocation relies on a class's
+// blocks sharing its size's alignment; it takes a misaligned block back
+// and asks the heap to cut that class at its natural alignment from then
+// on (ThreadHeap::keep_mosaic_alignment).
 //
 // A mosaic's map (mosaic_map.h) says which 16-byte granules of its unit
 // start a block, which lie inside one and which are free. Free, realloc
@@ -62,9 +66,16 @@ void make_mosaic(SuperSlab& ss, Slab& head, MosaicMap* map);
 
 // Cuts up to `want` blocks of class c from the mosaic's free granules and
 // pushes them on *list (linked through their first words). Returns how many.
-// With into_purged false, no block is cut where it would touch a page
-// that a purge returned: the pages still resident go first.
-std::uint32_t mosaic_carve(SuperSlab& ss, Slab& head, SizeClass c, std::uint32_t want, bool into_purged,
+struct MosaicCut {
+  // Blocks may touch pages that a purge returned. Without, the pages still
+  // resident go first.
+  bool into_purged = false;
+  // Blocks start at their class's natural alignment (the lowest set bit of
+  // their size, at most 4 KiB), as in a slab of their own. Without, on any
+  // granule.
+  bool natural_alignment = false;
+};
+std::uint32_t mosaic_carve(SuperSlab& ss, Slab& head, SizeClass c, std::uint32_t want, MosaicCut cut,
                            void** list);
 
 // Takes the live block at p back; returns its class. The block must be the

@@ -392,13 +392,17 @@ std::uint32_t ThreadHeap::carve_from_mosaics(SizeClass c, std::uint32_t want) {
   // Resident holes first, in the mosaics there are and then in new ones;
   // only then holes whose pages a purge returned, which cost a page fault
   // and a page of RSS each, as a new slab would.
-  std::uint32_t got = carve_from_known_mosaics(c, want, false, list);
+  const bool aligned = classes_[c].mosaic_blocks_aligned;
+  std::uint32_t got = carve_from_known_mosaics(c, want, {.into_purged = false, .natural_alignment = aligned}, list);
   while (got < want) {
     Slab* m = make_new_mosaic();
     if (m == nullptr) break;
-    got += mosaic_carve(*SuperSlab::of(m), *m, c, want - got, false, list);
+    got += mosaic_carve(*SuperSlab::of(m), *m, c, want - got, {.into_purged = false, .natural_alignment = aligned},
+                        list);
   }
-  if (got < want) got += carve_from_known_mosaics(c, want - got, true, list);
+  if (got < want) {
+    got += carve_from_known_mosaics(c, want - got, {.into_purged = true, .natural_alignment = aligned}, list);
+  }
   if constexpr (kChecked) {
     // Free blocks carry the canary, so that a free of one still in the
     // thread cache is caught (a mosaic's map counts it live).
@@ -410,7 +414,7 @@ std::uint32_t ThreadHeap::carve_from_mosaics(SizeClass c, std::uint32_t want) {
   return got;
 }
 
-std::uint32_t ThreadHeap::carve_from_known_mosaics(SizeClass c, std::uint32_t want, bool into_purged, void** list) {
+std::uint32_t ThreadHeap::carve_from_known_mosaics(SizeClass c, std::uint32_t want, MosaicCut cut, void** list) {
   std::uint32_t got = 0;
   // A mosaic that cannot give all that is asked goes to the back: refills
   // take turns over the mosaics, and one that is full is not looked at
@@ -418,7 +422,7 @@ std::uint32_t ThreadHeap::carve_from_known_mosaics(SizeClass c, std::uint32_t wa
   const std::size_t look = mosaics_.size() < kMosaicsPerRefill ? mosaics_.size() : kMosaicsPerRefill;
   for (std::size_t i = 0; i < look && got < want; ++i) {
     Slab* m = mosaics_.front();
-    got += mosaic_carve(*SuperSlab::of(m), *m, c, want - got, into_purged, list);
+    got += mosaic_carve(*SuperSlab::of(m), *m, c, want - got, cut, list);
     if (got < want && mosaics_.size() > 1) {
       mosaics_.remove(m);
       mosaics_.push_back(m);

@@ -100,6 +100,9 @@ struct ClassState {
   // Where an idle purge cut short by its budget resumes at the next look (a
   // slab on the partial list); null: at the front.
   Slab* idle_purge_next = nullptr;
+  // An aligned allocation met a block of this class that a mosaic cut off
+  // its natural alignment: mosaics cut the class at it from then on.
+  bool mosaic_blocks_aligned = false;
 };
 
 class ThreadHeap {
@@ -157,6 +160,9 @@ class ThreadHeap {
   HAKMEM_SLOW_PATH void flush_overflow(SizeClass c);
   // Returns every block of every bin to its slab.
   void flush_all();
+  // An aligned allocation of class c met a block off its natural alignment
+  // (mosaic.h): mosaics cut the class at that alignment from now on.
+  void keep_mosaic_alignment(SizeClass c) { classes_[c].mosaic_blocks_aligned = true; }
   // Returns blocks other threads freed to their slabs.
   void drain_inbox();
   // Releases empty slabs and SuperSlabs; with `purge`, also purges the pages
@@ -244,7 +250,7 @@ class ThreadHeap {
   // from idle classes' sparse slabs; at most `want`, pushed on the bin.
   std::uint32_t carve_from_mosaics(SizeClass c, std::uint32_t want);
   // One turn over the mosaics at the front of mosaics_ (kMosaicsPerRefill).
-  std::uint32_t carve_from_known_mosaics(SizeClass c, std::uint32_t want, bool into_purged, void** list);
+  std::uint32_t carve_from_known_mosaics(SizeClass c, std::uint32_t want, MosaicCut cut, void** list);
   // A sparse slab made a mosaic (at the front of mosaics_), or null when
   // there is none or no page for its map.
   Slab* make_new_mosaic();

@@ -14,6 +14,8 @@ namespace {
 constexpr std::size_t kSourceSize = 64;
 constexpr std::size_t kCutSize = 512;
 constexpr unsigned kUnit = 1;
+constexpr MosaicCut kResidentAligned{.into_purged = false, .natural_alignment = true};
+constexpr MosaicCut kAnyAligned{.into_purged = true, .natural_alignment = true};
 
 class MosaicCarve : public ::testing::Test {
  protected:
@@ -66,15 +68,15 @@ TEST_F(MosaicCarve, ResidentHolesGoFirstAndPurgedPagesOnlyWhenAsked) {
   constexpr std::uint32_t kResident = 7 + 7 + 7 * 8;
   void* list = nullptr;
   const SizeClass c = class_of(kCutSize);
-  EXPECT_EQ(mosaic_carve(*ss_, *head_, c, 200, false, &list), kResident);
+  EXPECT_EQ(mosaic_carve(*ss_, *head_, c, 200, kResidentAligned, &list), kResident);
   for (unsigned page : pages_of(list, kResident)) EXPECT_TRUE(page == 0 || page >= 8) << "cut in purged page " << page;
   EXPECT_EQ(head_->purged_pages.load(), 0xfe) << "a purged page was touched";
   ASSERT_TRUE(mosaic_check(*ss_, *head_));
   // Nothing resident is left; the purged pages serve when asked, and count
   // as resident from then on.
   void* more = nullptr;
-  EXPECT_EQ(mosaic_carve(*ss_, *head_, c, 200, false, &more), 0u);
-  EXPECT_EQ(mosaic_carve(*ss_, *head_, c, 200, true, &more), 7u * 8);
+  EXPECT_EQ(mosaic_carve(*ss_, *head_, c, 200, kResidentAligned, &more), 0u);
+  EXPECT_EQ(mosaic_carve(*ss_, *head_, c, 200, kAnyAligned, &more), 7u * 8);
   EXPECT_EQ(pages_of(more, 7 * 8), (std::set<unsigned>{1, 2, 3, 4, 5, 6, 7}));
   EXPECT_EQ(head_->purged_pages.load(), 0u);
   EXPECT_EQ(head_->used, 2 + kResident + 7 * 8);
@@ -84,7 +86,7 @@ TEST_F(MosaicCarve, ResidentHolesGoFirstAndPurgedPagesOnlyWhenAsked) {
 TEST_F(MosaicCarve, WithoutPurgedPagesBothWaysCutTheSameBlocks) {
   void* a = nullptr;
   const SizeClass c = class_of(kCutSize);
-  const std::uint32_t got = mosaic_carve(*ss_, *head_, c, 200, false, &a);
+  const std::uint32_t got = mosaic_carve(*ss_, *head_, c, 200, kResidentAligned, &a);
   EXPECT_EQ(got, 7u + 7 + 14 * 8);
   ASSERT_TRUE(mosaic_check(*ss_, *head_));
   // Each block back, from the last cut to the first: the mosaic is as made.
@@ -95,8 +97,27 @@ TEST_F(MosaicCarve, WithoutPurgedPagesBothWaysCutTheSameBlocks) {
   }
   EXPECT_EQ(head_->used, 2u);
   void* b = nullptr;
-  EXPECT_EQ(mosaic_carve(*ss_, *head_, c, 200, true, &b), got);
+  EXPECT_EQ(mosaic_carve(*ss_, *head_, c, 200, kAnyAligned, &b), got);
   EXPECT_EQ(a, b) << "the same first block";
+  ASSERT_TRUE(mosaic_check(*ss_, *head_));
+}
+
+TEST_F(MosaicCarve, BlocksFillTheHolesOnAnyGranuleUnlessAskedForTheirAlignment) {
+  const SizeClass c = class_of(kCutSize);
+  char* begin = ss_->slab_begin(*head_);
+  // The hole after the first survivor starts 64 bytes in.
+  void* loose = nullptr;
+  ASSERT_EQ(mosaic_carve(*ss_, *head_, c, 1, {.into_purged = true, .natural_alignment = false}, &loose), 1u);
+  EXPECT_EQ(loose, begin + kSourceSize) << "not at the hole's first granule";
+  void* aligned = nullptr;
+  ASSERT_EQ(mosaic_carve(*ss_, *head_, c, 1, kAnyAligned, &aligned), 1u);
+  EXPECT_EQ(aligned, begin + 2 * kCutSize) << "not at the next 512-byte boundary after the first block";
+  ASSERT_TRUE(mosaic_check(*ss_, *head_));
+  // Loose, the holes of pages 0-7 and 8-15 (each 64 bytes short of 32 KiB)
+  // take 63 blocks each, beside the two already cut.
+  void* rest = nullptr;
+  EXPECT_EQ(mosaic_carve(*ss_, *head_, c, 1000, {.into_purged = true, .natural_alignment = false}, &rest),
+            2u * 63 - 2) << "the 448-byte gap before the aligned block costs no block here";
   ASSERT_TRUE(mosaic_check(*ss_, *head_));
 }
 

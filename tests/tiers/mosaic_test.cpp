@@ -67,7 +67,7 @@ TEST(Mosaic, AnIdleClassesSparseSlabsServeAnotherTinyClass) {
     EXPECT_GT(h.mosaics_made.get(), made_before);
     EXPECT_GT(count_in_mosaics(other), other.size() / 2) << "the holes of the idle class served no one";
     for (void* p : other) {
-      EXPECT_EQ(reinterpret_cast<std::uintptr_t>(p) % kOtherSize, 0u) << "not at its class's alignment";
+      EXPECT_EQ(reinterpret_cast<std::uintptr_t>(p) % kMinAlignment, 0u) << "not at malloc's alignment";
       EXPECT_EQ(usable_size(p), kOtherSize);
     }
     // Neither kind of block overlaps the other.
@@ -118,6 +118,41 @@ std::size_t survivors_in_new_mosaics(std::size_t blocks) {
   free_all(h, live);
   EXPECT_TRUE(h.check_invariants());
   return moved;
+}
+
+TEST(Mosaic, AlignedAllocationPassesMisalignedBlocksByAndTheClassKeepsItsAlignmentFromThen) {
+  std::thread([] {
+    ThreadHeap& h = *attach_current_thread();
+    const std::vector<void*> live = holes_of_an_idle_class(10);
+    // malloc's blocks of 512 B fill the holes on any 16-byte boundary; the
+    // cache holds more of them.
+    std::vector<void*> loose = allocate_written(kOtherSize, 500, 0x6d);
+    const auto misaligned = [](void* p) { return reinterpret_cast<std::uintptr_t>(p) % kOtherSize != 0; };
+    ASSERT_GT(std::count_if(loose.begin(), loose.end(), misaligned), 100) << "the holes were cut at 512-byte steps";
+    ASSERT_GT(h.cached_blocks(class_of(kOtherSize)), 0u);
+    // Every aligned block is aligned, whatever the cache held; malloc's
+    // blocks cut from then on are too.
+    std::vector<void*> aligned;
+    for (int i = 0; i < 300; ++i) {
+      void* p = allocate_aligned(kOtherSize, kOtherSize);
+      ASSERT_NE(p, nullptr);
+      EXPECT_FALSE(misaligned(p));
+      std::memset(p, 0x3a, kOtherSize);
+      aligned.push_back(p);
+    }
+    std::vector<void*> after = allocate_written(kOtherSize, 500, 0x4e);
+    EXPECT_EQ(std::count_if(after.begin(), after.end(), misaligned), 0);
+    EXPECT_GT(count_in_mosaics(after), 0u) << "the aligned cut found no room in the holes";
+    for (void* p : loose) EXPECT_TRUE(holds(p, kOtherSize, 0x6d));
+    for (void* p : aligned) EXPECT_TRUE(holds(p, kOtherSize, 0x3a));
+    for (void* p : live) EXPECT_TRUE(holds(p, kSparseSize, 0x5c));
+    ASSERT_TRUE(h.check_invariants());
+    free_all(h, loose);
+    free_all(h, aligned);
+    free_all(h, after);
+    free_all(h, live);
+    ASSERT_TRUE(h.check_invariants());
+  }).join();
 }
 
 TEST(Mosaic, AClassInUseKeepsItsSlabs) {
@@ -222,14 +257,14 @@ TEST(Mosaic, MidBlocksFitTheHolesAndAnIdleMidClassGivesItsOwn) {
     ThreadHeap& h = *attach_current_thread();
     const std::size_t mosaics_before = h.mosaic_count();
     // One survivor in 100 blocks of 64 B leaves holes of about 6 KiB:
-    // room for 2 KiB blocks at their 2 KiB alignment.
+    // room for 2 KiB blocks.
     const std::vector<void*> live = holes_of_an_idle_class(100);
     constexpr std::size_t kMidSize = 2048;
     std::vector<void*> mid = allocate_written(kMidSize, 200, 0x6d);
     ASSERT_EQ(mid.size(), 200u);
     EXPECT_GT(count_in_mosaics(mid), mid.size() / 2) << "mid blocks found no room in the holes";
     for (void* p : mid) {
-      EXPECT_EQ(reinterpret_cast<std::uintptr_t>(p) % kMidSize, 0u) << "not at its class's alignment";
+      EXPECT_EQ(reinterpret_cast<std::uintptr_t>(p) % kMinAlignment, 0u) << "not at malloc's alignment";
       EXPECT_EQ(usable_size(p), kMidSize);
     }
     for (void* p : live) EXPECT_TRUE(holds(p, kSparseSize, 0x5c));
