@@ -3,8 +3,20 @@
 //
 // Layer: tiers. Pure functions over constexpr tables; any thread.
 //
-// Classes: 8 B, then 16 B steps to 128 B, then four classes per power of two
-// up to 256 KiB (160, 192, 224, 256, 320, ...). Requests above kMaxSlabBlock
+// Classes: 8 B, then 16 B steps to 128 B, then eight classes per power of
+// two to 1 KiB (144, 160, ..., 256, 288, ..., 576, 640, ..., 1024), then four
+// to 256 KiB (1280, 1536, 1792, 2048, 2560, ...).
+//
+// Tiny blocks get eight a doubling for the cache as much as for the waste.
+// With four, a third of random tiny requests landed in the 768 B and 1 KiB
+// classes, whose block starts fall on one cache set in four and one in
+// sixteen; a 512 KiB 8-way cache missed 2.19 M times in 2 M random ops
+// against 1.72 M now (tcmalloc, which has classes this fine, 1.65 M), and
+// the blocks waste half as much. Above 1 KiB the classes stay coarse: mid
+// and large slabs are big, and more classes would leave more of them part
+// full.
+//
+// Requests above kMaxSlabBlock
 // are huge blocks, cut from spans shared by every size (huge.h): a freed
 // 512 KiB block's place can serve a 1 MiB one after it coalesces, where a
 // slab serves one class only (buffers growing through these sizes left
@@ -32,10 +44,11 @@ using SizeClass = std::uint8_t;
 inline constexpr std::size_t kMaxTinyBlock = 1024;
 inline constexpr std::size_t kMaxMidBlock = 32 * 1024;
 inline constexpr std::size_t kMaxSlabBlock = std::size_t{256} << 10;  // 256 KiB
+inline constexpr unsigned kTinyStepsPerDoubling = 8;
 inline constexpr unsigned kStepsPerDoubling = 4;
-inline constexpr unsigned kFirstGeometricClass = 9;  // the class of 160 B
-inline constexpr unsigned kClassCount =
-    kFirstGeometricClass + (18 - 7) * kStepsPerDoubling;  // 128 B .. 256 KiB
+inline constexpr unsigned kFirstTinyGeometricClass = 9;                                   // 144 B
+inline constexpr unsigned kFirstGeometricClass = kFirstTinyGeometricClass + 3 * kTinyStepsPerDoubling;  // 1280 B
+inline constexpr unsigned kClassCount = kFirstGeometricClass + (18 - 10) * kStepsPerDoubling;  // .. 256 KiB
 
 // Not a size: the class a mosaic slab's records carry (mosaic.h), whose
 // blocks are of several sizes. Every heap has a bin for it that is always
@@ -54,15 +67,25 @@ constexpr SizeClass compute_class(std::size_t n) {
   if (n <= 128) return static_cast<SizeClass>((n + 15) / 16);
   const std::size_t m = n - 1;
   const unsigned p = log2_floor(m);  // 2^p <= m < 2^(p+1), p >= 7
+  if (n <= kMaxTinyBlock) {
+    const unsigned step = static_cast<unsigned>(m >> (p - 3));  // 8..15
+    return static_cast<SizeClass>(kFirstTinyGeometricClass + (p - 7) * kTinyStepsPerDoubling + step - 8);
+  }
   const unsigned step = static_cast<unsigned>(m >> (p - 2));  // 4..7
-  return static_cast<SizeClass>(kFirstGeometricClass + (p - 7) * kStepsPerDoubling + step - 4);
+  return static_cast<SizeClass>(kFirstGeometricClass + (p - 10) * kStepsPerDoubling + step - 4);
 }
 
 constexpr std::size_t compute_block_size(SizeClass c) {
   if (c == 0) return 8;
-  if (c < kFirstGeometricClass) return std::size_t{c} * 16;
+  if (c < kFirstTinyGeometricClass) return std::size_t{c} * 16;
+  if (c < kFirstGeometricClass) {
+    const unsigned g = c - kFirstTinyGeometricClass;
+    const unsigned p = 7 + g / kTinyStepsPerDoubling;
+    const unsigned step = 8 + g % kTinyStepsPerDoubling + 1;  // 9..16 eighths of 2^p
+    return (std::size_t{step} << p) / 8;
+  }
   const unsigned g = c - kFirstGeometricClass;
-  const unsigned p = 7 + g / kStepsPerDoubling;
+  const unsigned p = 10 + g / kStepsPerDoubling;
   const unsigned step = 4 + g % kStepsPerDoubling + 1;  // 5..8 quarters of 2^p
   return (std::size_t{step} << p) / 4;
 }

@@ -21,10 +21,11 @@ TEST(SizeClasses, BlockSizesGrowAndWasteIsBounded) {
     const std::size_t b = block_size(static_cast<SizeClass>(c));
     const std::size_t prev = block_size(static_cast<SizeClass>(c - 1));
     ASSERT_GT(b, prev);
-    // Four classes per doubling: a request just above prev wastes < 25%
-    // (the 16 B steps below 128 B: at most 15 bytes).
+    // Eight classes per doubling to 1 KiB, four above: a request just
+    // above prev wastes < 12.5% or < 25% (the 16 B steps below 128 B: at
+    // most 15 bytes).
     if (b > 128) {
-      EXPECT_LE((b - prev - 1) * 4, b) << b;
+      EXPECT_LE((b - prev - 1) * (b <= kMaxTinyBlock ? 8 : 4), b) << b;
     }
     if (c > 0) {
       EXPECT_EQ(b % 16, 0u) << "every class but the first keeps 16-byte alignment";
@@ -44,6 +45,18 @@ TEST(SizeClasses, SlabsHoldBlocksWithLittleWaste) {
     if (b <= 8192) {
       EXPECT_GE(bytes / b, 8u);
     }
+  }
+}
+
+TEST(SizeClasses, TinyClassesComeEightADoublingAndTheRestFour) {
+  EXPECT_EQ(block_size(class_of(129)), 144u);
+  EXPECT_EQ(block_size(class_of(513)), 576u);
+  EXPECT_EQ(block_size(class_of(1000)), 1024u);
+  EXPECT_EQ(block_size(class_of(1025)), 1280u);
+  EXPECT_EQ(class_of(2048) - class_of(1024), 4);
+  EXPECT_EQ(class_of(1024) - class_of(512), 8);
+  for (std::size_t n = 129; n <= kMaxSlabBlock; ++n) {
+    ASSERT_EQ(compute_class(n), class_of(n)) << "the tiny table and the arithmetic disagree at " << n;
   }
 }
 
