@@ -107,8 +107,8 @@ void make_mosaic(SuperSlab& ss, Slab& head, MosaicMap* map) {
   }
   HAKMEM_ASSERT(map->all_free());
   std::uint32_t live = 0;
-  for (std::uint32_t i = 0; i < head.carved; ++i) {
-    if (((free_bits[i / 64] >> (i % 64)) & 1u) != 0) continue;
+  for (std::uint32_t i = 0; i < head.capacity; ++i) {
+    if (!ss.is_carved(head, i) || ((free_bits[i / 64] >> (i % 64)) & 1u) != 0) continue;
     map->mark_block(i * span, span);
     ++live;
   }

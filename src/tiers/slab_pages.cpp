@@ -56,6 +56,17 @@ struct Layout {
   std::size_t block_bytes;
   std::uint32_t carved;
   std::uint32_t capacity;
+  std::uint32_t uncarved_first;  // the next block to carve (the uncarved ones follow it, wrapping)
+
+  // Whether any block of [from, to] (to < capacity) is still to be carved.
+  bool uncarved_in(std::uint32_t from, std::uint32_t to) const {
+    const std::uint32_t uncarved = capacity - carved;
+    if (uncarved == 0) return false;
+    // The uncarved blocks: [uncarved_first, uncarved_first + uncarved), wrapping.
+    const std::uint32_t end = uncarved_first + uncarved;
+    if (end <= capacity) return from < end && uncarved_first <= to;
+    return uncarved_first <= to || from < end - capacity;
+  }
 
   Layout(const SuperSlab& s, const Slab& head)
       : ss(const_cast<SuperSlab*>(&s)),
@@ -65,7 +76,8 @@ struct Layout {
         begin(s.slab_begin(head)),
         block_bytes(block_size(head.size_class)),
         carved(head.carved),
-        capacity(head.capacity) {}
+        capacity(head.capacity),
+        uncarved_first(head.carved < head.capacity ? s.carved_block(head, head.carved) : 0) {}
 
   // The purged pages, gathered from the masks of the slab's unit records
   // (each unit's record holds its own 16 pages).
@@ -90,18 +102,20 @@ struct Layout {
   }
 
   // The blocks that overlap page k: [*first, *last]. False where the page
-  // is not wholly carved: the header's pages, and pages that reach past the
-  // carved blocks into memory still to be carved (whose blocks could be
-  // handed out while the page is purged). Past the last block that fits,
-  // the slab's tail holds no block: a page reaching into it counts.
+  // is not wholly carved: the header's pages, and pages that hold part of a
+  // block still to be carved (which could be handed out while the page is
+  // purged). Past the last block that fits, the slab's tail holds no
+  // block: a page reaching into it counts.
   bool blocks_on_page(unsigned k, std::uint32_t* first, std::uint32_t* last) const {
     const char* page = unit + std::size_t{k} * kOsPageBytes;
     if (page < begin) return false;
     const std::size_t from = static_cast<std::size_t>(page - begin) / block_bytes;
-    const std::size_t to = static_cast<std::size_t>(page + kOsPageBytes - 1 - begin) / block_bytes;
-    if (from >= carved || (to >= carved && carved < capacity)) return false;
+    std::size_t to = static_cast<std::size_t>(page + kOsPageBytes - 1 - begin) / block_bytes;
+    if (from >= capacity) return false;
+    if (to >= capacity) to = capacity - 1;
+    if (uncarved_in(static_cast<std::uint32_t>(from), static_cast<std::uint32_t>(to))) return false;
     *first = static_cast<std::uint32_t>(from);
-    *last = static_cast<std::uint32_t>(to < carved ? to : carved - 1);
+    *last = static_cast<std::uint32_t>(to);
     return true;
   }
 
@@ -200,7 +214,7 @@ void unpark_blocks(SuperSlab& ss, Slab& head) {
   // Linked from the highest address down, so the list hands them out in
   // address order.
   void* list = head.free_list;
-  std::int64_t below = static_cast<std::int64_t>(at.carved);  // the lowest block linked so far
+  std::int64_t below = static_cast<std::int64_t>(at.capacity);  // the lowest block linked so far
   for (int k = static_cast<int>(at.pages) - 1; k >= 0; --k) {
     std::uint32_t first = 0;
     std::uint32_t last = 0;

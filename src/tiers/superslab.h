@@ -56,7 +56,7 @@ struct alignas(64) Slab {  // 64 bytes: the free path indexes the array with a s
   // Head only; written by the owner thread alone.
   std::uint32_t capacity = 0;   // blocks that fit
   std::uint32_t used = 0;       // blocks out of the slab: in a thread cache, with the program, or in the inbox
-  std::uint32_t carved = 0;     // blocks cut from fresh memory so far, in address order
+  std::uint32_t carved = 0;     // blocks cut from fresh memory so far, in carve order (SuperSlab::carve_start)
   std::uint32_t parked = 0;     // free blocks off the free list, their pages purged (slab_pages.h)
   // Which of the unit's 16 small pages are purged, their blocks parked (in
   // every unit record of the slab, head and continuations alike). Written
@@ -106,6 +106,31 @@ class SuperSlab {
   char* slab_begin(const Slab& head) const;
   char* slab_end(const Slab& head) const;
   unsigned index_of(const Slab& s) const { return static_cast<unsigned>(&s - slabs_); }
+
+  // Carve order. A slab's blocks are cut from block carve_start(head) up,
+  // wrapping to block 0; Slab::carved counts them in that order. Every
+  // unit starts on a 64 KiB boundary, the span of the sets of a 512 KiB
+  // 8-way cache, so slabs that all began at their first block put the
+  // blocks each class uses first (and a class that holds few, all of its
+  // blocks) on the same cache sets. Sixteen starts, spread over the slab
+  // and chosen by its place (nothing stored): in random tiny's 2 M ops,
+  // data misses of such a cache went 1.72 M -> 1.29 M. Not for mosaics.
+  static constexpr unsigned kCarveStarts = 16;
+  std::uint32_t carve_start(const Slab& head) const {
+    const unsigned turn = (index_of(head) * 5u + static_cast<unsigned>(reinterpret_cast<std::uintptr_t>(this) >> kSuperSlabShift)) %
+                          kCarveStarts;
+    return static_cast<std::uint32_t>(std::uint64_t{turn} * head.capacity / kCarveStarts);
+  }
+  // The block carved n-th (n < capacity), by its index in address order.
+  std::uint32_t carved_block(const Slab& head, std::uint32_t n) const {
+    const std::uint32_t i = carve_start(head) + n;
+    return i < head.capacity ? i : i - head.capacity;
+  }
+  // Whether block i (in address order, i < capacity) has been carved.
+  bool is_carved(const Slab& head, std::uint32_t i) const {
+    const std::uint32_t start = carve_start(head);
+    return (i >= start ? i - start : i + head.capacity - start) < head.carved;
+  }
   Slab& slab(unsigned unit) { return slabs_[unit]; }
 
   // Finds `count` consecutive free units usable for a slab whose blocks are

@@ -185,11 +185,12 @@ void ThreadHeap::take_blocks(SizeClass c, std::uint32_t want) {
     if (got < want && s->carved < s->capacity) {
       const std::uint32_t room = s->capacity - s->carved;
       const std::uint32_t n = want - got < room ? want - got : room;
-      char* first = SuperSlab::of(s)->slab_begin(*s) + std::size_t{s->carved} * bs;
-      // Linked from the highest address down, so the bin hands them out in
-      // address order.
+      const SuperSlab& ss = *SuperSlab::of(s);
+      char* begin = ss.slab_begin(*s);
+      // Linked from the last in carve order back, so the bin hands them out
+      // in that order (in address order but where the carve wraps).
       for (std::uint32_t i = n; i-- > 0;) {
-        void* p = first + std::size_t{i} * bs;
+        void* p = begin + std::size_t{ss.carved_block(*s, s->carved + i)} * bs;
         *static_cast<void**>(p) = b.head;
         b.head = p;
       }

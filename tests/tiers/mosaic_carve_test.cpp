@@ -4,7 +4,7 @@
 
 #include <set>
 
-#include "os/pages.h"
+#include "scratch_superslab.h"
 #include "tiers/mosaic.h"
 #include "tiers/superslab.h"
 
@@ -17,13 +17,11 @@ constexpr unsigned kUnit = 1;
 constexpr MosaicCut kResidentAligned{.into_purged = false, .natural_alignment = true};
 constexpr MosaicCut kAnyAligned{.into_purged = true, .natural_alignment = true};
 
-class MosaicCarve : public ::testing::Test {
+class MosaicCarve : public ScratchSuperSlabTest {
  protected:
   void SetUp() override {
-    region_ = os::map_aligned(kSuperSlabBytes, os::HugePagePolicy::kOff, nullptr, nullptr, 0).base;
-    ASSERT_NE(region_, nullptr);
-    ss_ = SuperSlab::format(region_, numa::NodeId{0}, os::Backing::kPlain);
-    head_ = &ss_->carve_slab(kUnit, 1, class_of(kSourceSize), reinterpret_cast<ThreadHeap*>(0x1000));
+    ScratchSuperSlabTest::SetUp();
+    head_ = &ss_->carve_slab(kUnit, 1, class_of(kSourceSize), owner_);
     // Every block carved; two live, at the starts of pages 0 and 8; the
     // rest on the free list.
     char* begin = ss_->slab_begin(*head_);
@@ -39,8 +37,6 @@ class MosaicCarve : public ::testing::Test {
     make_mosaic(*ss_, *head_, reinterpret_cast<MosaicMap*>(map_words_));
     ASSERT_TRUE(mosaic_check(*ss_, *head_));
   }
-  void TearDown() override { os::release(region_, kSuperSlabBytes); }
-
   // The unit's page that holds p.
   unsigned page_of(const void* p) const {
     return static_cast<unsigned>(static_cast<std::size_t>(static_cast<const char*>(p) - ss_->slab_begin(*head_)) /
@@ -52,8 +48,6 @@ class MosaicCarve : public ::testing::Test {
     return pages;
   }
 
-  void* region_ = nullptr;
-  SuperSlab* ss_ = nullptr;
   Slab* head_ = nullptr;
   alignas(64) std::uint64_t map_words_[MosaicMap::kWords] = {};
 };

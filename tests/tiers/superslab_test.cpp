@@ -3,25 +3,12 @@
 #include <gtest/gtest.h>
 
 #include "os/pages.h"
+#include "scratch_superslab.h"
 
 namespace hakmem::tiers {
 namespace {
 
-class SuperSlabTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    // Through map_aligned, which counts the mapping that release() in
-    // TearDown uncounts: the process's mapped-bytes figure stays true for
-    // the tests that run after these in the same process.
-    region_ = os::map_aligned(kSuperSlabBytes, os::HugePagePolicy::kOff, nullptr, nullptr, 0).base;
-    ASSERT_NE(region_, nullptr);
-    ss_ = SuperSlab::format(region_, numa::NodeId{0}, os::Backing::kPlain);
-  }
-  void TearDown() override { os::release(region_, kSuperSlabBytes); }
-  void* region_ = nullptr;
-  SuperSlab* ss_ = nullptr;
-  ThreadHeap* const owner_ = reinterpret_cast<ThreadHeap*>(0x1000);
-};
+using SuperSlabTest = ScratchSuperSlabTest;
 
 TEST_F(SuperSlabTest, HeaderFitsBeforeTheFirstBlocksAndIsPageAligned) {
   EXPECT_EQ(ss_->magic(), SuperSlab::kMagic);
