@@ -65,7 +65,7 @@ constexpr unsigned kKeptUntilExit = 6;  // freed by the thread's destructors
 // and one 2 MiB SuperSlab per 100 threads adds 50 MiB.
 //
 // last <= first + kRssWarmupSlack: after only 200 threads, hakmem's heaps are
-// not yet warm: each reused heap still comes to hold, for more of the 61 size
+// not yet warm: each reused heap still comes to hold, for more of its size
 // classes, a partial slab (64 KiB to 1 MiB) and a bin of free blocks (up to
 // 64 KiB per class), and more SuperSlabs wait dirty for their purge delay.
 // Measured, RSS settles 10 to 90 MiB above its figure at 200 threads (100 to
