@@ -65,10 +65,15 @@ unsigned granule_at_page(const SuperSlab& ss, const Slab& head, unsigned k) {
   return k <= first_page ? 0 : (k - first_page) * kCellsPerPage;
 }
 
-void clear_purged_pages(const SuperSlab& ss, Slab& head, unsigned g, unsigned n) {
+// The bits of Slab::purged_pages for the pages that granules [g, g + n) touch.
+unsigned page_bits(const SuperSlab& ss, const Slab& head, unsigned g, unsigned n) {
   const unsigned first = page_of(ss, head, g);
   const unsigned last = page_of(ss, head, g + n - 1);
-  const unsigned bits = ((2u << last) - 1) & ~((1u << first) - 1);
+  return ((2u << last) - 1) & ~((1u << first) - 1);
+}
+
+void clear_purged_pages(const SuperSlab& ss, Slab& head, unsigned g, unsigned n) {
+  const unsigned bits = page_bits(ss, head, g, n);
   const std::uint16_t mask = head.purged_pages.load(std::memory_order_relaxed);
   if ((mask & bits) != 0) head.purged_pages.store(static_cast<std::uint16_t>(mask & ~bits), std::memory_order_relaxed);
 }
@@ -149,9 +154,7 @@ std::uint32_t mosaic_carve(SuperSlab& ss, Slab& head, SizeClass c, std::uint32_t
     while (at + need <= end && got < want) {
       if (!cut.into_purged && purged != 0) {
         // Past the purged pages the block would touch, if any.
-        const unsigned first = page_of(ss, head, at);
-        const unsigned last = page_of(ss, head, at + need - 1);
-        const unsigned bits = ((2u << last) - 1) & ~((1u << first) - 1);
+        const unsigned bits = page_bits(ss, head, at, need);
         if ((purged & bits) != 0) {
           const unsigned last_purged = 31u - static_cast<unsigned>(std::countl_zero(unsigned{purged} & bits));
           at = static_cast<unsigned>(align_up(granule_at_page(ss, head, last_purged + 1), align));

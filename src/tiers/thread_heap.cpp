@@ -189,8 +189,9 @@ void ThreadHeap::take_blocks(SizeClass c, std::uint32_t want) {
       char* begin = ss.slab_begin(*s);
       // Linked from the last in carve order back, so the bin hands them out
       // in that order (in address order but where the carve wraps).
-      for (std::uint32_t i = n; i-- > 0;) {
-        void* p = begin + std::size_t{ss.carved_block(*s, s->carved + i)} * bs;
+      std::uint32_t block = ss.carved_block(*s, s->carved + n - 1);
+      for (std::uint32_t i = n; i-- > 0; block = block == 0 ? s->capacity - 1 : block - 1) {
+        void* p = begin + std::size_t{block} * bs;
         *static_cast<void**>(p) = b.head;
         b.head = p;
       }

@@ -267,6 +267,13 @@ TEST(Mosaic, MidBlocksFitTheHolesAndAnIdleMidClassGivesItsOwn) {
       EXPECT_EQ(reinterpret_cast<std::uintptr_t>(p) % kMinAlignment, 0u) << "not at malloc's alignment";
       EXPECT_EQ(usable_size(p), kMidSize);
     }
+    // Aligned allocation of the class still gets its alignment.
+    for (int i = 0; i < 50; ++i) {
+      void* q = allocate_aligned(kMidSize, kMidSize);
+      ASSERT_NE(q, nullptr);
+      EXPECT_EQ(reinterpret_cast<std::uintptr_t>(q) % kMidSize, 0u) << "not at the alignment asked for";
+      mid.push_back(q);
+    }
     for (void* p : live) EXPECT_TRUE(holds(p, kSparseSize, 0x5c));
     ASSERT_TRUE(h.check_invariants());
     free_all(h, mid);
