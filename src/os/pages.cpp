@@ -12,6 +12,9 @@
 #include "base/constants.h"
 #include "os/small_file.h"
 
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25  // Linux 6.1; older headers lack it
+#endif
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23  // Linux 5.14; older headers lack it
 #endif
@@ -91,14 +94,20 @@ void* map_hugetlb(std::size_t bytes) {
   return raw_mmap(bytes, MAP_HUGETLB | (21 << MAP_HUGE_SHIFT));
 }
 
-bool advise_huge_pages(void* addr, std::size_t bytes) {
+// madvise, its outcome counted in `done` or `refused`.
+static bool counted_madvise(void* addr, std::size_t bytes, int advice, SharedCounter& done, SharedCounter& refused) {
   KeepErrno keep;
-  if (raw_madvise(addr, bytes, MADV_HUGEPAGE)) {
-    g_stats.thp_maps.inc();
-    return true;
-  }
-  g_stats.thp_fallbacks.inc();
-  return false;
+  const bool ok = raw_madvise(addr, bytes, advice);
+  (ok ? done : refused).inc();
+  return ok;
+}
+
+bool advise_huge_pages(void* addr, std::size_t bytes) {
+  return counted_madvise(addr, bytes, MADV_HUGEPAGE, g_stats.thp_maps, g_stats.thp_fallbacks);
+}
+
+bool collapse_huge_pages(void* addr, std::size_t bytes) {
+  return counted_madvise(addr, bytes, MADV_COLLAPSE, g_stats.thp_collapses, g_stats.thp_collapse_failures);
 }
 
 bool populate_hugetlb(void* base, std::size_t bytes) {

@@ -72,6 +72,13 @@ void* map_plain(std::size_t bytes, std::size_t alignment);
 // its first touch. false if the kernel refuses (counted as a THP fallback).
 bool advise_huge_pages(void* addr, std::size_t bytes);
 
+// Makes a populated, 2 MiB-aligned range of plain pages into transparent huge
+// pages now (MADV_COLLAPSE, Linux 6.1): the kernel copies the range into huge
+// pages, zero-filling what was never touched. Unlike MADV_HUGEPAGE it needs
+// no sysfs setting but "never", and leaves later faults alone. false if the
+// kernel refuses or has no huge page to give (counted either way).
+bool collapse_huge_pages(void* addr, std::size_t bytes);
+
 // Populates a hugetlb region, so that a later touch cannot fault for want of
 // a huge page. Returns false if the pool (or the bound node's pool) is short.
 bool populate_hugetlb(void* base, std::size_t bytes);
@@ -105,6 +112,8 @@ struct OsStats {
   SharedCounter plain_maps;
   SharedCounter hugetlb_fallbacks;  // hugetlb was allowed but failed
   SharedCounter thp_fallbacks;      // THP advice failed (plain pages used)
+  SharedCounter thp_collapses;      // ranges made huge pages after the fact
+  SharedCounter thp_collapse_failures;
   SharedCounter map_failures;       // every backing failed: ENOMEM to the caller
 };
 OsStats& os_stats();

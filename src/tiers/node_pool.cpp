@@ -84,6 +84,21 @@ bool wants_thp(os::HugePagePolicy policy, Tier tier) {
 
 }  // namespace
 
+void collapse_if_dense(SuperSlab& ss) {
+  if (ss.has_free_unit() || ss.collapse_tried() || ss.backing() != os::Backing::kPlain) return;
+  if (config::options().huge_pages == os::HugePagePolicy::kOff) return;
+  for (unsigned u = 0; u < kUnitsPerSuperSlab; u += ss.slab(u).unit_count) {
+    const Slab& head = ss.slab(u);
+    if (head.unit_count == 0) return;  // not a slab head: the walk cannot trust the layout
+    // Mosaics hold tiny and mid blocks.
+    if (head.size_class != kMosaicClass && !is_dense(tier_of(head.size_class))) {
+      ss.note_collapse(false);  // sparse slabs: leave its pages as they are
+      return;
+    }
+  }
+  ss.note_collapse(os::collapse_huge_pages(&ss, kSuperSlabBytes));
+}
+
 SuperSlab* NodePool::take_fresh(Tier tier) {
   const os::HugePagePolicy policy = config::options().huge_pages;
   char* base = nullptr;

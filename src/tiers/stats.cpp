@@ -144,6 +144,8 @@ void take_snapshot(Snapshot* out) {
   s.plain_maps = os.plain_maps.get();
   s.hugetlb_fallbacks = os.hugetlb_fallbacks.get();
   s.thp_fallbacks = os.thp_fallbacks.get();
+  s.thp_collapses = os.thp_collapses.get();
+  s.thp_collapse_failures = os.thp_collapse_failures.get();
   s.map_failures = os.map_failures.get();
   s.metadata_bytes = os::meta_mapped_bytes();
 }
@@ -210,6 +212,7 @@ void print_snapshot(const Snapshot& s, int fd) {
   f.str("os: maps by backing: hugetlb ").dec(s.hugetlb_maps).str(", thp ").dec(s.thp_maps).str(", plain ");
   f.dec(s.plain_maps).str("; fallbacks: hugetlb ").dec(s.hugetlb_fallbacks).str(", thp ");
   f.dec(s.thp_fallbacks).str("; failures ").dec(s.map_failures);
+  f.str("; full SuperSlabs made huge pages ").dec(s.thp_collapses).str(" (refused ").dec(s.thp_collapse_failures).str(")");
   line();
   f.str("size classes in use (class, block size, allocations, frees, live, cached):");
   line();

@@ -68,6 +68,8 @@ struct Snapshot {
   std::uint64_t plain_maps = 0;
   std::uint64_t hugetlb_fallbacks = 0;
   std::uint64_t thp_fallbacks = 0;
+  std::uint64_t thp_collapses = 0;
+  std::uint64_t thp_collapse_failures = 0;
   std::uint64_t map_failures = 0;
   std::uint64_t metadata_bytes = 0;
 };

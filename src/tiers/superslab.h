@@ -156,6 +156,13 @@ class SuperSlab {
   std::uint64_t magic() const { return magic_; }
   numa::NodeId node() const { return node_; }
   os::Backing backing() const { return backing_; }
+  // Full SuperSlabs are made huge pages once per mapping (node_pool.h:
+  // collapse_if_dense); the flag keeps a refusal from being asked again.
+  bool collapse_tried() const { return collapse_tried_; }
+  void note_collapse(bool done) {
+    collapse_tried_ = true;
+    if (done) backing_ = os::Backing::kThp;
+  }
   ThreadHeap* owner() const { return owner_; }
   void set_owner(ThreadHeap* h) { owner_ = h; }
   std::uint64_t released_at_ms() const { return released_at_ms_; }
@@ -185,6 +192,7 @@ class SuperSlab {
   os::Backing backing_ = os::Backing::kPlain;
   bool purged_ = false;
   std::uint8_t room_run_ = 0;
+  bool collapse_tried_ = false;
   std::uint32_t free_units_ = kAllUnits;
   std::uint32_t dirty_units_ = 0;
   std::uint64_t released_at_ms_ = 0;

@@ -329,6 +329,7 @@ Slab* ThreadHeap::new_slab(SizeClass c) {
   }
   Slab& head = ss->carve_slab(static_cast<unsigned>(first), units, c, this);
   room_.update(ss);
+  collapse_if_dense(*ss);
   ClassState& cs = classes_[c];
   cs.partial.push_front(&head);
   cs.slabs_carved.inc();

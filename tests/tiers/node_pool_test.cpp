@@ -2,11 +2,16 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/mman.h>
+
+#include <cstdio>
+#include <cstring>
 #include <vector>
 
 #include "os/pages.h"
 #include "tiers/allocator.h"
 #include "tiers/chunk_map.h"
+#include "tiers/size_classes.h"
 
 namespace hakmem::tiers {
 namespace {
@@ -103,5 +108,116 @@ TEST(NodePool, AutoAdvisesHugePagesForMidBlocksFromHalfTheHeapTinyOnesNeed) {
   EXPECT_TRUE(wants_thp_at(HugePagePolicy::kHugetlb, Tier::kTiny, 0, 0)) << "the fallback when the pool runs dry";
   EXPECT_FALSE(wants_thp_at(HugePagePolicy::kOff, Tier::kMid, 1024 * MiB, 0));
 }
+
+namespace {
+
+// Whether this kernel makes a populated, aligned 2 MiB range of a private
+// mapping huge pages on request: the answer the allocator must follow.
+bool kernel_collapses() {
+  void* raw = mmap(nullptr, 2 * kSuperSlabBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) return false;
+  char* p = reinterpret_cast<char*>(align_up(reinterpret_cast<std::uintptr_t>(raw), kSuperSlabBytes));
+  std::memset(p, 1, kSuperSlabBytes);
+  const bool ok = madvise(p, kSuperSlabBytes, 25 /* MADV_COLLAPSE */) == 0;
+  munmap(raw, 2 * kSuperSlabBytes);
+  return ok;
+}
+
+// AnonHugePages of the mapping that holds p, in KiB (/proc/self/smaps).
+long anon_huge_kib_of_mapping(const void* p) {
+  std::FILE* f = std::fopen("/proc/self/smaps", "r");
+  if (f == nullptr) return -1;
+  char line[512];
+  bool inside = false;
+  long kib = -1;
+  const auto addr = reinterpret_cast<std::uintptr_t>(p);
+  while (std::fgets(line, sizeof(line), f) != nullptr) {
+    unsigned long lo = 0, hi = 0;
+    char dash = 0;
+    if (std::sscanf(line, "%lx%c%lx ", &lo, &dash, &hi) == 3 && dash == '-') {
+      inside = lo <= addr && addr < hi;
+    } else if (inside && std::sscanf(line, "AnonHugePages: %ld kB", &kib) == 1) {
+      break;
+    }
+  }
+  std::fclose(f);
+  return kib;
+}
+
+// A SuperSlab of a pool of its own, for the tests of collapse_if_dense;
+// its slabs are emptied and it goes back at the end.
+class FullSuperSlab : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ensure_initialized();
+    pool_.init(numa::NodeId{0});
+    ss_ = pool_.acquire(kOwner, Tier::kTiny);
+    ASSERT_NE(ss_, nullptr);
+    ASSERT_EQ(ss_->backing(), os::Backing::kPlain) << "a first SuperSlab gets no THP advice when mapped";
+    ASSERT_EQ(units_per_slab(kTiny), 1u);
+  }
+  void TearDown() override {
+    if (ss_ == nullptr) return;
+    for (unsigned u = 0; u < kUnitsPerSuperSlab; ++u) {
+      if (ss_->slab(u).state == Slab::State::kHead) ss_->release_slab(ss_->slab(u));
+    }
+    pool_.release(ss_);
+    pool_.decay(true);
+  }
+  // Carves units [first, end) as one-unit slabs of class c.
+  void carve_units(unsigned first, unsigned end, SizeClass c) {
+    for (unsigned u = first; u < end; ++u) ss_->carve_slab(u, 1, c, kOwner);
+  }
+  std::uint64_t madvise_calls() const { return os::os_stats().madvise_calls.get(); }
+
+  const SizeClass kTiny = tiny_class_of(64);
+  NodePool pool_;
+  SuperSlab* ss_ = nullptr;
+};
+
+TEST_F(FullSuperSlab, OfTinySlabsBecomesHugePagesOnce) {
+  carve_units(0, kUnitsPerSuperSlab - 1, kTiny);
+  const std::uint64_t madvise_before = madvise_calls();
+  collapse_if_dense(*ss_);
+  EXPECT_EQ(madvise_calls(), madvise_before) << "a unit is still free: not yet";
+  EXPECT_FALSE(ss_->collapse_tried());
+
+  carve_units(kUnitsPerSuperSlab - 1, kUnitsPerSuperSlab, kTiny);
+  const bool expected = kernel_collapses();
+  const std::uint64_t done_before = os::os_stats().thp_collapses.get();
+  const std::uint64_t refused_before = os::os_stats().thp_collapse_failures.get();
+  collapse_if_dense(*ss_);
+  EXPECT_TRUE(ss_->collapse_tried());
+  if (expected) {
+    EXPECT_EQ(ss_->backing(), os::Backing::kThp);
+    EXPECT_EQ(os::os_stats().thp_collapses.get(), done_before + 1);
+    EXPECT_GE(anon_huge_kib_of_mapping(ss_), 2048) << "the SuperSlab is one huge page now";
+  } else {
+    EXPECT_EQ(ss_->backing(), os::Backing::kPlain) << "a refusal leaves the pages as they were";
+    EXPECT_EQ(os::os_stats().thp_collapse_failures.get(), refused_before + 1);
+  }
+
+  // Once per mapping: a SuperSlab full again asks nothing more.
+  ss_->release_slab(ss_->slab(3));
+  carve_units(3, 4, kTiny);
+  const std::uint64_t madvise_after = madvise_calls();
+  collapse_if_dense(*ss_);
+  EXPECT_EQ(madvise_calls(), madvise_after);
+}
+
+TEST_F(FullSuperSlab, WithALargeSlabKeepsItsSmallPages) {
+  SizeClass large = 0;
+  while (tier_of(large) != Tier::kLarge || units_per_slab(large) != 1) ++large;
+  carve_units(0, 7, kTiny);
+  carve_units(7, 8, large);  // large blocks are touched sparsely
+  carve_units(8, kUnitsPerSuperSlab, kTiny);
+  const std::uint64_t madvise_before = madvise_calls();
+  collapse_if_dense(*ss_);
+  EXPECT_EQ(madvise_calls(), madvise_before);
+  EXPECT_EQ(ss_->backing(), os::Backing::kPlain);
+  EXPECT_TRUE(ss_->collapse_tried()) << "decided once, not at every fill";
+}
+
+}  // namespace
 
 }  // namespace hakmem::tiers
