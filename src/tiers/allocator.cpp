@@ -293,12 +293,23 @@ void* allocate_aligned_slow(std::size_t alignment, std::size_t n) noexcept {
   if (alignment <= kOsPageBytes && n <= kMaxSlabBlock) {
     const SizeClass c = aligned_class_of(n, alignment);
     if (c < kClassCount) {
-      if (void* p = pop_cached(c); HAKMEM_LIKELY(p != nullptr)) return p;
       if (HAKMEM_UNLIKELY(current_thread_is_initialising())) {
         void* p = bootstrap_allocate(n, alignment);
         return p != nullptr ? p : fail_enomem();
       }
-      return allocate_from_class(c);
+      // A refill may cut the class from a mosaic on any 16-byte boundary
+      // until an aligned call has met such a block (allocate_aligned_past).
+      void* p = pop_cached(c);
+      if (p == nullptr) p = allocate_from_class(c);
+      if (p != nullptr && (reinterpret_cast<std::uintptr_t>(p) & (alignment - 1)) != 0) {
+        if (t_heap != &g_unattached_heap) return allocate_aligned_past(p, c, alignment);
+        // A thread past its heap (exiting) borrowed the shared exit heap,
+        // whose class it cannot switch: the huge tier aligns anything.
+        deallocate(p);
+        p = huge_allocate(n, alignment, false);
+        return p != nullptr ? p : fail_enomem();
+      }
+      return p;
     }
   }
   void* p = huge_allocate(n, alignment, false);
@@ -306,15 +317,17 @@ void* allocate_aligned_slow(std::size_t alignment, std::size_t n) noexcept {
 }
 
 void* allocate_aligned_past(void* misaligned, SizeClass c, std::size_t alignment) noexcept {
-  // The block came from this thread's cache, so the thread has a heap.
+  // The block came from this thread's cache or a refill of it, so the
+  // thread has a heap.
   t_heap->keep_mosaic_alignment(c);
   void* p = misaligned;
-  do {
+  while (p != nullptr && (reinterpret_cast<std::uintptr_t>(p) & (alignment - 1)) != 0) {
     deallocate(p);  // a mosaic's block: straight back to its mosaic
     p = pop_cached(c);
-  } while (p != nullptr && (reinterpret_cast<std::uintptr_t>(p) & (alignment - 1)) != 0);
-  // An empty cache refills with blocks at their natural alignment.
-  return p != nullptr ? p : allocate_from_class(c);
+    // An empty cache refills with blocks at their natural alignment now.
+    if (p == nullptr) p = allocate_from_class(c);
+  }
+  return p;
 }
 
 std::size_t usable_size(const void* p) {

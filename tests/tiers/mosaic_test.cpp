@@ -155,6 +155,36 @@ TEST(Mosaic, AlignedAllocationPassesMisalignedBlocksByAndTheClassKeepsItsAlignme
   }).join();
 }
 
+// The first aligned call of a class may find its cache empty: the refill
+// then cuts the mosaic's holes on any 16-byte boundary, and the call must
+// still return an aligned block (an empty cache once let such a refill's
+// first block through).
+TEST(Mosaic, AlignedAllocationFromAnEmptyCacheIsAlignedThoughARefillCutLoosely) {
+  std::thread([] {
+    constexpr std::size_t kAlignedSize = 256;  // a class no other test here aligns
+    ThreadHeap& h = *attach_current_thread();
+    const std::vector<void*> live = holes_of_an_idle_class(10);
+    h.flush_all();
+    ASSERT_EQ(h.cached_blocks(class_of(kAlignedSize)), 0u);
+    const auto misaligned = [](void* p) { return reinterpret_cast<std::uintptr_t>(p) % kAlignedSize != 0; };
+    std::vector<void*> aligned;
+    for (int i = 0; i < 300; ++i) {
+      void* p = allocate_aligned(kAlignedSize, kAlignedSize);
+      ASSERT_NE(p, nullptr);
+      EXPECT_FALSE(misaligned(p)) << i;
+      std::memset(p, 0x2b, kAlignedSize);
+      aligned.push_back(p);
+    }
+    EXPECT_GT(count_in_mosaics(aligned), 0u) << "no aligned block came from the holes";
+    for (void* p : aligned) EXPECT_TRUE(holds(p, kAlignedSize, 0x2b));
+    for (void* p : live) EXPECT_TRUE(holds(p, kSparseSize, 0x5c));
+    ASSERT_TRUE(h.check_invariants());
+    free_all(h, aligned);
+    free_all(h, live);
+    ASSERT_TRUE(h.check_invariants());
+  }).join();
+}
+
 TEST(Mosaic, AClassInUseKeepsItsSlabs) {
   std::thread([] {
     // 5,000 blocks since the last look, against 16 slabs of 1,024 (and what
