@@ -76,6 +76,8 @@ struct hkm_stats {
   uint64_t hugetlb_fallbacks; /* hugetlb allowed but refused by the kernel */
   uint64_t thp_fallbacks;     /* THP advice refused */
   uint64_t map_failures;      /* every backing refused: ENOMEM */
+  uint64_t thp_collapses;     /* full SuperSlabs made transparent huge pages */
+  uint64_t thp_collapse_refusals; /* ... that the kernel would not (no huge page free, kernel before 6.1) */
 };
 
 /* Fills *out (whose size the caller passes, for forward compatibility:

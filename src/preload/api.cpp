@@ -135,6 +135,8 @@ HAKMEM_EXPORT int hkm_stats_get(struct hkm_stats* out, size_t out_size) {
   full.hugetlb_fallbacks = s.hugetlb_fallbacks;
   full.thp_fallbacks = s.thp_fallbacks;
   full.map_failures = s.map_failures;
+  full.thp_collapses = s.thp_collapses;
+  full.thp_collapse_refusals = s.thp_collapse_failures;
   std::memcpy(out, &full, out_size < sizeof(full) ? out_size : sizeof(full));
   return 0;
 }

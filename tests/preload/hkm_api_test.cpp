@@ -295,6 +295,49 @@ TEST(HkmStats, LiveBlocksCountBlocksOfAnExitedThreadUntilFreed) {
   EXPECT_EQ(after.bytes_in_use, before.bytes_in_use);
 }
 
+// A thread that fills more than a SuperSlab with small blocks has it made
+// huge pages (or asks, and counts the refusal), and its blocks keep their
+// contents through the copy the kernel makes.
+TEST(HkmStats, AFullSuperSlabIsMadeHugePagesWithItsBlocksIntact) {
+  // Three SuperSlabs' worth of 256-byte blocks. The array of their
+  // addresses stays below the huge tier: a huge block's span would count
+  // as mapped memory and give new SuperSlabs THP advice from the start.
+  constexpr std::size_t kBlockBytes = 256;
+  constexpr std::size_t kWords = kBlockBytes / sizeof(std::uint64_t);
+  constexpr std::size_t kBlocks = 3 * 2 * kMiB / kBlockBytes;
+  std::vector<void*> blocks(kBlocks, nullptr);
+  // What earlier tests left cached goes back first, so that the process
+  // maps too little for new SuperSlabs to get THP advice when mapped
+  // (README: from 32 MiB): only the collapse can give them huge pages.
+  hkm_trim();
+  const hkm_stats before = stats_now();
+  ASSERT_LT(before.bytes_mapped, 16 * kMiB) << "too much mapped for the fill to stay on plain pages";
+  ASSERT_TRUE(run_on_new_thread(
+      [](void* arg) -> void* {
+        auto* b = static_cast<std::vector<void*>*>(arg);
+        for (std::size_t i = 0; i < b->size(); ++i) {
+          auto* p = static_cast<std::uint64_t*>(malloc(kBlockBytes));
+          if (p == nullptr) return nullptr;
+          for (std::size_t w = 0; w < kWords; ++w) p[w] = i * kWords + w;
+          (*b)[i] = p;
+        }
+        return nullptr;
+      },
+      &blocks));
+  const hkm_stats after = stats_now();
+  const std::uint64_t asked = (after.thp_collapses - before.thp_collapses) +
+                              (after.thp_collapse_refusals - before.thp_collapse_refusals);
+  EXPECT_GE(asked, 1u) << "no full SuperSlab was made huge pages";
+  std::size_t wrong = 0;
+  for (std::size_t i = 0; i < kBlocks; ++i) {
+    auto* p = static_cast<std::uint64_t*>(blocks[i]);
+    ASSERT_NE(p, nullptr);
+    for (std::size_t w = 0; w < kWords; ++w) wrong += p[w] != i * kWords + w;
+    free(p);
+  }
+  EXPECT_EQ(wrong, 0u);
+}
+
 TEST(HkmStats, HugeBlocksAreCountedWhileLive) {
   const hkm_stats before = stats_now();
   void* blocks[4];
