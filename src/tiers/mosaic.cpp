@@ -226,6 +226,11 @@ SizeClass mosaic_block_class(const Slab& unit, const void* p) {
 
 bool mosaic_block_live(const Slab& unit, const void* p) { return mosaic_block_class(unit, p) != kMosaicClass; }
 
+bool mosaic_block_naturally_aligned(SizeClass c, const void* p) {
+  const std::size_t align = std::size_t{natural_alignment_granules(c)} * kGranuleBytes;
+  return (reinterpret_cast<std::uintptr_t>(p) & (align - 1)) == 0;
+}
+
 bool mosaic_block_interior(const Slab& unit, const void* p) {
   const MosaicMap* map = nullptr;
   unsigned g = 0;

@@ -24,8 +24,9 @@
 // the block to its mosaic.
 //
 // A mosaic whose last block goes is released like any empty slab; one
-// neither carved from nor freed into for kMosaicQuietLooks looks of its
-// heap purges its free pages (ThreadHeap::purge_quiet_mosaics).
+// neither carved from nor freed into for kMosaicQuietLooks purge looks of
+// its heap (thread_heap.h) purges its free pages
+// (ThreadHeap::purge_quiet_mosaics).
 //
 // Layer: tiers. Owner-only (see thread_heap.h), except mosaic_block_class
 // and mosaic_block_live, which a thread freeing or resizing a live block
@@ -88,11 +89,14 @@ SizeClass mosaic_block_class(const Slab& unit, const void* p);
 
 // Whether p is the start of a live block of the mosaic (checked builds).
 bool mosaic_block_live(const Slab& unit, const void* p);
+// Whether p, a block of class c, has the alignment the class's blocks have
+// in a slab of their own (what MosaicCut::natural_alignment cuts to).
+bool mosaic_block_naturally_aligned(SizeClass c, const void* p);
 // Whether p points into a live block of the mosaic past its start.
 bool mosaic_block_interior(const Slab& unit, const void* p);
 
-// A mosaic neither carved from nor freed into for this many looks of its
-// heap (Slab::parked counts them) has its free pages purged, once.
+// A mosaic neither carved from nor freed into for this many purge looks of
+// its heap (Slab::parked counts them) has its free pages purged, once.
 inline constexpr std::uint32_t kMosaicQuietLooks = 2;
 
 // Purges the mosaic's pages that hold no block and were not purged yet.

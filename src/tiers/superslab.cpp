@@ -70,6 +70,8 @@ Slab& SuperSlab::carve_slab(unsigned first, unsigned count, SizeClass size_class
   const std::uint32_t mask = (count >= 32 ? kAllUnits : ((1u << count) - 1)) << first;
   free_units_ &= ~mask;
   dirty_units_ |= mask;
+  free_at_last_look_ &= ~mask;
+  free_two_looks_ago_ &= ~mask;
   Slab& head = slabs_[first];
   head.unit_count = static_cast<std::uint8_t>(count);
   head.capacity = static_cast<std::uint32_t>((slab_end(head) - slab_begin(head)) / block_size(size_class));

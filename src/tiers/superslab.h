@@ -69,8 +69,8 @@ struct alignas(64) Slab {  // 64 bytes: the free path indexes the array with a s
   // A mosaic slab (size_class == kMosaicClass, mosaic.h): where each block
   // starts and which class it is. Its record then reads: used = live
   // blocks, capacity = 16-byte granules, carved = no free run of granules
-  // is longer (an upper bound), parked = looks of the heap since the last
-  // carve or free (up to kMosaicQuietLooks), free_list null.
+  // is longer (an upper bound), parked = purge looks of the heap since the
+  // last carve or free (up to kMosaicQuietLooks), free_list null.
   MosaicMap* mosaic = nullptr;
 
   bool is_empty() const { return used == 0; }
@@ -149,6 +149,17 @@ class SuperSlab {
   // Free units whose pages may still be resident (purge candidates).
   std::uint32_t dirty_unit_mask() const { return dirty_units_ & free_units_; }
   void mark_units_purged(std::uint32_t mask) { dirty_units_ &= ~mask; }
+  // At each purge look of the owner (thread_heap.h): the dirty free units
+  // that were free and dirty at the two looks before too, so for at least
+  // the purge delay, and are now due to be purged; the rest age by a look.
+  // A unit a slab takes starts again (carve_slab).
+  std::uint32_t take_units_free_across_looks() {
+    const std::uint32_t dirty = dirty_unit_mask();
+    const std::uint32_t due = dirty & free_two_looks_ago_;
+    free_two_looks_ago_ = dirty & free_at_last_look_ & ~due;
+    free_at_last_look_ = dirty & ~due;
+    return due;
+  }
   // Byte range of unit u that may be purged (unit 0 keeps its header page).
   char* purgeable_begin(unsigned u);
   char* purgeable_end(unsigned u) { return reinterpret_cast<char*>(this) + (u + 1) * kSlabUnitBytes; }
@@ -195,6 +206,10 @@ class SuperSlab {
   bool collapse_tried_ = false;
   std::uint32_t free_units_ = kAllUnits;
   std::uint32_t dirty_units_ = 0;
+  // Dirty free units at the owner's last purge look, and at that look and
+  // the one before (take_units_free_across_looks).
+  std::uint32_t free_at_last_look_ = 0;
+  std::uint32_t free_two_looks_ago_ = 0;
   std::uint64_t released_at_ms_ = 0;
   Slab slabs_[kUnitsPerSuperSlab];
 };

@@ -9,7 +9,9 @@
 #include "base/bits.h"
 #include "base/build_config.h"
 #include "base/check.h"
+#include "config/config.h"
 #include "numa/placement.h"
+#include "os/clock.h"
 #include "os/meta_arena.h"
 #include "os/pages.h"
 #include "tiers/allocator.h"
@@ -87,30 +89,51 @@ void ThreadHeap::collect_idle_bins() {
   for (unsigned i = 0; i < kClassCount; ++i) {
     const auto c = static_cast<SizeClass>(i);
     ClassState& cs = classes_[c];
-    const std::uint64_t allocs = bins[c].allocs.get();
-    const std::uint64_t refills = cs.refills.get();
     const bool idle = idle_since_last_look(c);
     if (idle && cached_blocks(c) > 0) {
       flush(c, 0);
       if (cs.capacity > 1) set_capacity(c, cs.capacity / 2);
       update_free_limit(c);
     }
-    // Pages are given back only once the program has stopped freeing the
-    // class's blocks too, so that a wave of frees is purged when it is over,
-    // not part-way through.
-    const std::uint64_t frees = bins[c].frees.get();
-    if (idle && frees == cs.frees_at_gc) {
-      if (!cs.idle_pages_purged) cs.idle_pages_purged = purge_idle_class(c);
-    } else {
+    cs.idle_at_last_look = idle;
+    cs.allocs_at_gc = bins[c].allocs.get();
+    cs.refills_at_gc = cs.refills.get();
+  }
+  if (purge_look_due()) {
+    purge_idle_classes();
+    purge_quiet_mosaics();
+    purge_long_free_units();
+  }
+}
+
+bool ThreadHeap::purge_look_due() {
+  // A program whose size mix shifts every few milliseconds leaves classes
+  // idle for a look or two and comes back to them: purging at once would
+  // give their pages back only to fault them in again.
+  const std::uint64_t delay_ms = config::options().purge_delay_ms.load(std::memory_order_relaxed);
+  const std::uint64_t now_ms = os::monotonic_ms();
+  if (now_ms - last_purge_look_ms_ < delay_ms / 2) return false;
+  last_purge_look_ms_ = now_ms;
+  return true;
+}
+
+void ThreadHeap::purge_idle_classes() {
+  for (unsigned i = 0; i < kClassCount; ++i) {
+    const auto c = static_cast<SizeClass>(i);
+    ClassState& cs = classes_[c];
+    // Frees count as use: a wave of frees is purged when it is over, not
+    // part-way through.
+    const std::uint64_t uses = bins[c].allocs.get() + cs.refills.get() + bins[c].frees.get();
+    if (uses != cs.uses_at_purge_look) {
+      cs.uses_at_purge_look = uses;
+      cs.quiet_purge_looks = 0;
       cs.idle_pages_purged = false;
       cs.idle_purge_next = nullptr;
+      continue;
     }
-    cs.idle_at_last_look = idle;
-    cs.frees_at_gc = frees;
-    cs.allocs_at_gc = allocs;
-    cs.refills_at_gc = refills;
+    if (cs.quiet_purge_looks < kQuietPurgeLooks) ++cs.quiet_purge_looks;
+    if (cs.quiet_purge_looks == kQuietPurgeLooks && !cs.idle_pages_purged) cs.idle_pages_purged = purge_idle_class(c);
   }
-  purge_quiet_mosaics();
 }
 
 void ThreadHeap::purge_quiet_mosaics() {
@@ -328,6 +351,7 @@ Slab* ThreadHeap::new_slab(SizeClass c) {
     HAKMEM_ASSERT(first >= 0);
   }
   Slab& head = ss->carve_slab(static_cast<unsigned>(first), units, c, this);
+  units_in_use_ += units;
   room_.update(ss);
   collapse_if_dense(*ss);
   ClassState& cs = classes_[c];
@@ -353,6 +377,8 @@ void ThreadHeap::release_slab(Slab& head) {
 }
 
 void ThreadHeap::return_units(SuperSlab& ss, unsigned units) {
+  HAKMEM_ASSERT(units_in_use_ >= units);
+  units_in_use_ -= units;
   if (ss.all_units_free()) {
     room_.remove(&ss);
     superslabs_returned.inc();
@@ -363,30 +389,43 @@ void ThreadHeap::return_units(SuperSlab& ss, unsigned units) {
   // Counted without the units that later slabs took again: an upper bound,
   // which only decides when to count for real.
   units_released_since_count_ += units;
-  if (units_released_since_count_ > kDirtyFreeBudgetUnits) bound_dirty_free_units();
+  if (units_released_since_count_ > dirty_free_budget_units()) bound_dirty_free_units();
+}
+
+unsigned ThreadHeap::dirty_free_budget_units() const {
+  const std::size_t share = std::size_t{units_in_use_} * kDirtyFreePerUnitInUse;
+  return share > kDirtyFreeBudgetUnits ? static_cast<unsigned>(share) : kDirtyFreeBudgetUnits;
 }
 
 void ThreadHeap::bound_dirty_free_units() {
-  units_released_since_count_ = 0;
   unsigned dirty = 0;
   room_.for_each([&dirty](SuperSlab* ss) {
     if (ss->backing() != os::Backing::kHugetlb) dirty += static_cast<unsigned>(__builtin_popcount(ss->dirty_unit_mask()));
   });
-  if (dirty <= kDirtyFreeBudgetUnits) {
-    units_released_since_count_ = dirty;
-    return;
+  const unsigned budget = dirty_free_budget_units();
+  if (dirty > budget) {
+    // Down to half the budget, so that the next purge is at least half a
+    // budget of released slabs away.
+    room_.for_each([this, &dirty, budget](SuperSlab* ss) {
+      if (dirty <= budget / 2 || ss->backing() == os::Backing::kHugetlb) return;
+      const std::uint32_t mask = ss->dirty_unit_mask();
+      if (mask == 0) return;
+      dirty -= static_cast<unsigned>(__builtin_popcount(mask));
+      dirty_units_purged.add(static_cast<unsigned>(__builtin_popcount(mask)));
+      purge_free_units(*ss, mask);
+    });
   }
-  // Down to half the budget, so that the next purge is at least half a
-  // budget of released slabs away.
-  room_.for_each([this, &dirty](SuperSlab* ss) {
-    if (dirty <= kDirtyFreeBudgetUnits / 2 || ss->backing() == os::Backing::kHugetlb) return;
-    const std::uint32_t mask = ss->dirty_unit_mask();
-    if (mask == 0) return;
-    dirty -= static_cast<unsigned>(__builtin_popcount(mask));
-    dirty_units_purged.add(static_cast<unsigned>(__builtin_popcount(mask)));
-    purge_free_units(*ss, mask);
-  });
   units_released_since_count_ = dirty;
+}
+
+void ThreadHeap::purge_long_free_units() {
+  room_.for_each([this](SuperSlab* ss) {
+    if (ss->backing() == os::Backing::kHugetlb) return;
+    const std::uint32_t due = ss->take_units_free_across_looks();
+    if (due == 0) return;
+    dirty_units_purged.add(static_cast<unsigned>(__builtin_popcount(due)));
+    purge_free_units(*ss, due);
+  });
 }
 
 std::uint32_t ThreadHeap::carve_from_mosaics(SizeClass c, std::uint32_t want) {
@@ -501,18 +540,39 @@ void ThreadHeap::return_to_mosaic(Slab& head, void* block) {
 
 void ThreadHeap::flush_mosaic_bin() {
   Bin& mb = bins[kMosaicClass];
-  while (mb.head != nullptr) {
-    void* p = mb.head;
-    mb.head = *static_cast<void**>(p);
-    Slab& head = SuperSlab::head_slab(p);
-    // The free counts for the block's own class; as the block leaves that
-    // class's bin at once, it counts as drained from it too.
-    const SizeClass c = mosaic_block_class(head, p);
-    bins[c].frees.inc();
-    classes_[c].drained.inc();
-    update_free_limit(c);
-    return_to_mosaic(head, p);
+  // Every free into the bin flushes it (its free_limit), so it holds the
+  // block just freed and no other. The link that free stored is not read
+  // back: the load would wait for the block's cache line, which the store
+  // alone did not.
+  void* p = mb.head;
+  if (p == nullptr) return;
+  HAKMEM_ASSERT(*static_cast<void**>(p) == nullptr);
+  mb.head = nullptr;
+  free_mosaic_block(p);
+}
+
+void ThreadHeap::free_mosaic_block(void* p) {
+  Slab& head = SuperSlab::head_slab(p);
+  // The free counts for the block's own class. While that class's bin has
+  // room, the block waits there for the class's next malloc, as the blocks
+  // a carve puts there do (the map counts it live all the while): a
+  // program whose blocks come from mosaics then takes no slow path per
+  // block. Otherwise it leaves the class's bin at once, so it counts as
+  // drained from it too, and goes back to its mosaic; so does a block cut
+  // off its natural alignment once the class keeps it (aligned allocation
+  // passes such blocks back, allocate_aligned_past).
+  const SizeClass c = mosaic_block_class(head, p);
+  Bin& b = bins[c];
+  b.frees.inc();
+  const bool fits_bin = !classes_[c].mosaic_blocks_aligned || mosaic_block_naturally_aligned(c, p);
+  if (fits_bin && !b.over_capacity()) {
+    *static_cast<void**>(p) = b.head;
+    b.head = p;
+    return;
   }
+  classes_[c].drained.inc();
+  update_free_limit(c);
+  return_to_mosaic(head, p);
 }
 
 void ThreadHeap::release_mosaic(Slab& head) {

@@ -25,12 +25,16 @@
 // budget for the classes in use. A bin over its capacity flushes its oldest
 // half back to the slabs.
 //
-// IDLE CLASSES GIVE PAGES BACK: a tiny or mid class still idle at the next
-// look (its bin already flushed) purges the pages of its slabs that hold
-// only free blocks, once per idle spell. A program that frees most of a
-// phase's blocks and moves on to other sizes thus returns that memory while
-// it runs, not only at malloc_trim; classes in use are never touched, so a
-// warm steady state makes no madvise call. A look scans at most
+// IDLE CLASSES GIVE PAGES BACK: looks that come at least half the purge
+// delay (HAKMEM_PURGE_DELAY_MS) after the previous such look are purge
+// looks. A tiny or mid class unused (neither allocated from, refilled nor
+// freed into) across kQuietPurgeLooks purge looks, so for at least the
+// purge delay, purges the pages of its slabs that hold only free blocks,
+// once per idle spell. A program that frees most of a phase's blocks and
+// moves on to other sizes thus returns that memory while it runs, not only
+// at malloc_trim; a class that goes idle and comes back within the delay
+// keeps its pages, so a program whose size mix keeps shifting makes no
+// madvise call and takes no page fault for it. A purge look scans at most
 // kIdlePurgeBlocksPerLook blocks' worth of slabs and resumes at the next.
 //
 // MOSAICS (mosaic.h): the one-unit slabs of an idle class with at most a
@@ -38,7 +42,8 @@
 // purge; when a tiny or mid class needs a new slab, it first cuts blocks
 // from the heap's mosaics, then turns such a slab into a new one. Mosaic
 // blocks the program frees land in the bin of kMosaicClass, whose flush
-// returns them. A mosaic left alone for two looks purges its free pages.
+// returns them. A mosaic left alone for kMosaicQuietLooks purge looks
+// purges its free pages.
 #pragma once
 
 #include <atomic>
@@ -83,7 +88,11 @@ struct ClassState {
   std::uint32_t max_capacity = 0;
   std::uint64_t allocs_at_gc = 0;   // Bin::allocs at the last idle check
   std::uint64_t refills_at_gc = 0;  // refills at the last idle check
-  std::uint64_t frees_at_gc = 0;    // Bin::frees at the last idle check
+  // Bin::allocs + refills + Bin::frees at the last purge look: any use of
+  // the class changes the sum.
+  std::uint64_t uses_at_purge_look = 0;
+  // Purge looks in a row that found the class unused (saturates).
+  std::uint8_t quiet_purge_looks = 0;
   SlabList partial;             // slabs with a free block; refills take the front
   SlabList full;                // slabs without one
   LocalCounter remote_frees;    // blocks of this class this thread freed to other heaps
@@ -92,13 +101,13 @@ struct ClassState {
   LocalCounter slabs_carved;
   LocalCounter slabs_released;
   // The class's free pages were purged at its current idle spell (see
-  // collect_idle_bins); cleared when the class is used again.
+  // purge_idle_classes); cleared when the class is used again.
   bool idle_pages_purged = false;
   // The last look found the class idle (neither allocated from nor
   // refilled since the look before).
   bool idle_at_last_look = false;
-  // Where an idle purge cut short by its budget resumes at the next look (a
-  // slab on the partial list); null: at the front.
+  // Where an idle purge cut short by its budget resumes at the next purge
+  // look (a slab on the partial list); null: at the front.
   Slab* idle_purge_next = nullptr;
   // An aligned allocation met a block of this class that a mosaic cut off
   // its natural alignment: mosaics cut the class at it from then on.
@@ -128,13 +137,20 @@ class ThreadHeap {
   enum BudgetGroup : std::uint8_t { kTinyBudget, kBigBudget, kBudgetGroups };
   static constexpr std::size_t kHeapBudgetBytes[kBudgetGroups] = {2 * 1024 * 1024, 8 * 1024 * 1024};
   static BudgetGroup budget_group(SizeClass c) { return tier_of(c) == Tier::kTiny ? kTinyBudget : kBigBudget; }
-  // Free units a heap keeps with their pages (16 MiB): a program churning
-  // big blocks reuses them without a fault, and one that freed a phase's
-  // worth of them gets all but this back at once, not at the next trim.
-  // (Random 32 KiB-1 MiB blocks, 256 live, keep 2-8 MiB of them.)
+  // Free units a heap keeps with their pages at most, over those a purge
+  // look gives back once unused for the purge delay: kDirtyFreePerUnitInUse
+  // times the units its slabs and mosaics use, and never fewer than
+  // kDirtyFreeBudgetUnits (16 MiB). A program churning big blocks, or
+  // shifting its size mix, reuses them without a fault; one that freed
+  // most of a phase's blocks gets the rest back at once, not at the next
+  // trim.
   static constexpr unsigned kDirtyFreeBudgetUnits = 256;
+  static constexpr unsigned kDirtyFreePerUnitInUse = 4;
   static constexpr std::uint32_t kInitialCapacity = 16;
   static constexpr std::uint32_t kGcEvents = 256;
+  // Purge looks a class must stay unused across before its pages go: with
+  // purge looks at least half the delay apart, it was idle for the delay.
+  static constexpr std::uint8_t kQuietPurgeLooks = 2;
   // Blocks of slabs an idle look may scan: bounds the pause a look adds to
   // the slow path it runs on (a heap of many sparse slabs is done over
   // several looks).
@@ -226,7 +242,7 @@ class ThreadHeap {
   LocalCounter superslabs_returned;
   LocalCounter mosaics_made;
   LocalCounter mosaics_released;
-  LocalCounter dirty_units_purged;  // free units purged over the dirty budget
+  LocalCounter dirty_units_purged;  // free units purged: over the dirty budget, or unused for the purge delay
   std::size_t mosaic_count() const { return mosaics_.size(); }
 
   ListLinks<ThreadHeap> registry_links;  // all heaps (registry lock)
@@ -243,9 +259,13 @@ class ThreadHeap {
   // `units` were just released there (by a slab or a mosaic).
   void return_units(SuperSlab& ss, unsigned units);
   // Free units whose pages are still there, over all the heap's SuperSlabs
-  // but hugetlb ones: if more than kDirtyFreeBudgetUnits, purged down to
-  // half of that.
+  // but hugetlb ones: if more than the budget (see kDirtyFreeBudgetUnits),
+  // purged down to half of it.
   void bound_dirty_free_units();
+  unsigned dirty_free_budget_units() const;
+  // At a purge look: free units left unused across kQuietPurgeLooks purge
+  // looks are purged (SuperSlab::take_units_free_across_looks).
+  void purge_long_free_units();
   // Blocks of class c cut from mosaics, old ones first, then new ones made
   // from idle classes' sparse slabs; at most `want`, pushed on the bin.
   std::uint32_t carve_from_mosaics(SizeClass c, std::uint32_t want);
@@ -261,11 +281,21 @@ class ThreadHeap {
   // Neither allocated from nor refilled since the last look.
   bool idle_since_last_look(SizeClass c) const;
   void return_to_mosaic(Slab& head, void* block);
-  // At a look: the free pages of mosaics quiet for kMosaicQuietLooks looks
-  // are purged.
+  // At a purge look: the free pages of mosaics quiet for kMosaicQuietLooks
+  // purge looks are purged.
   void purge_quiet_mosaics();
-  // Every block in kMosaicClass's bin back to its mosaic.
+  // Whether this look is a purge look (see IDLE CLASSES GIVE PAGES BACK);
+  // reads the clock.
+  bool purge_look_due();
+  // At a purge look: classes unused for kQuietPurgeLooks purge looks give
+  // their free pages back.
+  void purge_idle_classes();
+  // The block in kMosaicClass's bin (a free puts one there and flushes it)
+  // to free_mosaic_block.
   void flush_mosaic_bin();
+  // A freed mosaic block into its class's bin, or back to its mosaic when
+  // that bin is full.
+  void free_mosaic_block(void* p);
   void release_mosaic(Slab& head);
   void update_free_limit(SizeClass c);
   void note_slow_event();
@@ -315,7 +345,10 @@ class ThreadHeap {
   // Units released since the heap last counted its dirty free units, plus
   // that count (bound_dirty_free_units).
   unsigned units_released_since_count_ = 0;
+  // Units of the heap's SuperSlabs its slabs and mosaics hold.
+  unsigned units_in_use_ = 0;
   std::uint32_t slow_events_ = 0;
+  std::uint64_t last_purge_look_ms_ = 0;  // os::monotonic_ms() at the last purge look
   // Per budget group: sum over its classes of capacity x block size.
   std::size_t capacity_bytes_[kBudgetGroups] = {};
   std::size_t initial_capacity_bytes_[kBudgetGroups] = {};  // 0 until init() sets the capacities

@@ -1,13 +1,16 @@
-// The budget of free units a heap keeps with their pages
-// (ThreadHeap::kDirtyFreeBudgetUnits): slabs released past it are purged at
-// once, down to half of it; under it, nothing is. Each test runs on a
-// thread of its own, with blocks of a large class (a slab each).
+// The free units a heap keeps with their pages (ThreadHeap::
+// kDirtyFreeBudgetUnits): slabs released past the budget are purged at
+// once, down to half of it; under it, nothing is until the units have been
+// free for the purge delay. Each test runs on a thread of its own, with
+// blocks of a large class (a slab each).
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <thread>
 #include <vector>
 
+#include "purge_delay.h"
 #include "residency.h"
 #include "written_blocks.h"
 #include "tiers/allocator.h"
@@ -79,6 +82,43 @@ TEST(DirtyBudget, UnderTheBudgetFreeUnitsKeepTheirPages) {
     EXPECT_EQ(resident_pages(freed, kBlock), freed.size() * (kBlock / kOsPageBytes)) << "a free unit under the budget was purged";
     free_all(h, live);
     ASSERT_TRUE(h.check_invariants());
+  }).join();
+}
+
+// Bursts of a tiny class, each bigger than its bin: slow-path events that
+// bring the heap's looks round without taking a unit.
+void let_looks_come_round() {
+  std::vector<void*> burst(8192);
+  for (int b = 0; b < 100; ++b) {
+    for (void*& p : burst) p = allocate(32);
+    for (void* p : burst) deallocate(p);
+  }
+}
+
+TEST(DirtyBudget, FreeUnitsUnusedForThePurgeDelayArePurged) {
+  std::thread([] {
+    ThreadHeap& h = *attach_current_thread();
+    trim();
+    {
+      const ScopedPurgeDelay long_delay(600'000);
+      const auto [live, freed] = free_most(kBudgetBytes / 2 / kBlock);
+      let_looks_come_round();
+      EXPECT_EQ(resident_pages(freed, kBlock), freed.size() * (kBlock / kOsPageBytes))
+          << "a free unit was purged before the delay was over";
+
+      // Sleeps longer than half the delay make each round's first look a
+      // purge look; a unit free across two of them is due.
+      const ScopedPurgeDelay short_delay(100);
+      for (int round = 0; round < 3; ++round) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(60));
+        let_looks_come_round();
+      }
+      EXPECT_LT(resident_pages(freed, kBlock), freed.size() * (kBlock / kOsPageBytes) / 10)
+          << "free units kept their pages past the delay";
+      for (void* p : live) EXPECT_TRUE(holds(p, kBlock, 0x3c)) << "a live block lost its bytes";
+      ASSERT_TRUE(h.check_invariants());
+      free_all(h, live);
+    }
   }).join();
 }
 

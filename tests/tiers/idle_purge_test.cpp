@@ -6,6 +6,8 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <chrono>
+#include <iterator>
 #include <cstring>
 #include <thread>
 #include <vector>
@@ -13,6 +15,7 @@
 #include "tiers/allocator.h"
 #include "tiers/heap_registry.h"
 #include "tiers/slab_pages.h"
+#include "purge_delay.h"
 #include "residency.h"
 #include "written_blocks.h"
 #include "tiers/thread_heap.h"
@@ -62,6 +65,7 @@ constexpr std::size_t kOtherSize = 48 * 1024;
 constexpr int kEnoughBursts = 200;
 
 TEST(IdlePurge, AnIdleClassParksThePagesOfItsFreeBlocks) {
+  const ScopedPurgeDelay every_look(0);
   std::thread([] {
     ThreadHeap& h = *attach_current_thread();
     constexpr std::size_t kSize = 640;
@@ -94,6 +98,7 @@ TEST(IdlePurge, AnIdleClassParksThePagesOfItsFreeBlocks) {
 }
 
 TEST(IdlePurge, AnIdleClassOfBigBlocksPurgesThePagesInsideThem) {
+  const ScopedPurgeDelay every_look(0);
   std::thread([] {
     ThreadHeap& h = *attach_current_thread();
     constexpr std::size_t kSize = 20 * 1024;
@@ -124,6 +129,7 @@ TEST(IdlePurge, AnIdleClassOfBigBlocksPurgesThePagesInsideThem) {
 // More blocks than one look may scan (ThreadHeap::kIdlePurgeBlocksPerLook):
 // the purge resumes at the next looks and reaches every slab.
 TEST(IdlePurge, AnIdleClassWithMoreSlabsThanALookScansIsPurgedOverSeveralLooks) {
+  const ScopedPurgeDelay every_look(0);
   std::thread([] {
     ThreadHeap& h = *attach_current_thread();
     constexpr std::size_t kSize = 64;
@@ -149,7 +155,45 @@ TEST(IdlePurge, AnIdleClassWithMoreSlabsThanALookScansIsPurgedOverSeveralLooks) 
   }).join();
 }
 
+// How many of the freed blocks lie on parked pages.
+std::size_t count_parked(const std::vector<void*>& blocks) {
+  return static_cast<std::size_t>(std::count_if(blocks.begin(), blocks.end(), block_is_parked));
+}
+
+TEST(IdlePurge, AClassIdleForLessThanThePurgeDelayKeepsItsPages) {
+  std::thread([] {
+    ThreadHeap& h = *attach_current_thread();
+    constexpr std::size_t kSize = 640;
+    std::vector<void*> freed;
+    {
+      // Many idle looks, all within a delay no test outlasts: the class
+      // goes idle, but its pages stay, as a program whose size mix shifts
+      // back within the delay finds them.
+      const ScopedPurgeDelay long_delay(600'000);
+      const SparseBlocks b = make_sparse(kSize, 4096, 10);
+      ASSERT_EQ(b.all.size(), 4096u);
+      std::set_difference(b.all.begin(), b.all.end(), b.live.begin(), b.live.end(), std::back_inserter(freed));
+      work_another_class(kOtherSize, 4 * kEnoughBursts);
+      EXPECT_EQ(count_parked(freed), 0u) << "purged before the delay was over";
+      ASSERT_TRUE(h.check_invariants());
+
+      // Once the delay has passed twice over a purge look's spacing, the
+      // next looks purge: sleeps longer than half the delay between bursts
+      // make each burst's first look a purge look.
+      const ScopedPurgeDelay short_delay(100);
+      for (int round = 0; round < 3; ++round) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(60));
+        work_another_class(kOtherSize, kEnoughBursts);
+      }
+      EXPECT_GT(count_parked(freed), freed.size() / 4) << "the delay passed, but the idle class kept its pages";
+      for (void* p : b.live) EXPECT_FALSE(block_is_parked(p));
+      check_and_free(h, b.live, kSize);
+    }
+  }).join();
+}
+
 TEST(IdlePurge, AClassInUseKeepsItsPages) {
+  const ScopedPurgeDelay every_look(0);
   std::thread([] {
     ThreadHeap& h = *attach_current_thread();
     constexpr std::size_t kSize = 640;

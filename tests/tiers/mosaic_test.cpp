@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "purge_delay.h"
 #include "residency.h"
 #include "written_blocks.h"
 #include "tiers/allocator.h"
@@ -335,6 +336,7 @@ TEST(Mosaic, MidBlocksFitTheHolesAndAnIdleMidClassGivesItsOwn) {
 }
 
 TEST(Mosaic, AQuietMosaicPurgesItsFreePagesWithoutATrim) {
+  const ScopedPurgeDelay every_look(0);
   std::thread([] {
     ThreadHeap& h = *attach_current_thread();
     const std::size_t mosaics_before = h.mosaic_count();
