@@ -13,6 +13,9 @@ packages=(
   python3 git procps binutils
   # the allocators the benchmarks compare against
   libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0
+  # the real programs the benchmarks run under each allocator (bench/run.py's
+  # prog_* rows; g++ and python3 are above)
+  z3 ghostscript sqlite3 redis-server redis-tools lua5.4 perl
 )
 
 missing=()
