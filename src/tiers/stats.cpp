@@ -184,7 +184,7 @@ void print_snapshot(const Snapshot& s, int fd) {
   f.str("superslabs: ").dec(s.superslabs_live).str(" mapped (").dec(s.superslabs_in_pools);
   f.str(" free in node pools), ").dec(s.superslabs_reserved).str(" reserved; ever mapped ").dec(s.superslabs_mapped_ever).str(", purged ");
   f.dec(s.superslabs_purged_ever).str(", released ").dec(s.superslabs_released_ever);
-  f.str("; free units purged over the heaps' budget ").bytes(s.dirty_units_purged_ever * kSlabUnitBytes);
+  f.str("; free units purged after the purge delay ").bytes(s.dirty_units_purged_ever * kSlabUnitBytes);
   line();
   f.str("mosaic slabs: ").dec(s.mosaics_live).str(" live; ever made ").dec(s.mosaics_made_ever);
   f.str(", released ").dec(s.mosaics_released_ever);

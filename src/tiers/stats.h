@@ -55,7 +55,7 @@ struct Snapshot {
   std::uint64_t mosaics_live = 0;  // mosaic slabs (mosaic.h)
   std::uint64_t mosaics_made_ever = 0;
   std::uint64_t mosaics_released_ever = 0;
-  std::uint64_t dirty_units_purged_ever = 0;  // ThreadHeap::kDirtyFreeBudgetUnits, purge_long_free_units
+  std::uint64_t dirty_units_purged_ever = 0;  // ThreadHeap::purge_long_free_units
   // From the OS layer.
   std::uint64_t mapped_bytes = 0;
   std::uint64_t mmap_calls = 0;

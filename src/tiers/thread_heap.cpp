@@ -351,7 +351,6 @@ Slab* ThreadHeap::new_slab(SizeClass c) {
     HAKMEM_ASSERT(first >= 0);
   }
   Slab& head = ss->carve_slab(static_cast<unsigned>(first), units, c, this);
-  units_in_use_ += units;
   room_.update(ss);
   collapse_if_dense(*ss);
   ClassState& cs = classes_[c];
@@ -377,8 +376,6 @@ void ThreadHeap::release_slab(Slab& head) {
 }
 
 void ThreadHeap::return_units(SuperSlab& ss, unsigned units) {
-  HAKMEM_ASSERT(units_in_use_ >= units);
-  units_in_use_ -= units;
   if (ss.all_units_free()) {
     room_.remove(&ss);
     superslabs_returned.inc();
@@ -386,36 +383,6 @@ void ThreadHeap::return_units(SuperSlab& ss, unsigned units) {
     return;
   }
   room_.update(&ss);
-  // Counted without the units that later slabs took again: an upper bound,
-  // which only decides when to count for real.
-  units_released_since_count_ += units;
-  if (units_released_since_count_ > dirty_free_budget_units()) bound_dirty_free_units();
-}
-
-unsigned ThreadHeap::dirty_free_budget_units() const {
-  const std::size_t share = std::size_t{units_in_use_} * kDirtyFreePerUnitInUse;
-  return share > kDirtyFreeBudgetUnits ? static_cast<unsigned>(share) : kDirtyFreeBudgetUnits;
-}
-
-void ThreadHeap::bound_dirty_free_units() {
-  unsigned dirty = 0;
-  room_.for_each([&dirty](SuperSlab* ss) {
-    if (ss->backing() != os::Backing::kHugetlb) dirty += static_cast<unsigned>(__builtin_popcount(ss->dirty_unit_mask()));
-  });
-  const unsigned budget = dirty_free_budget_units();
-  if (dirty > budget) {
-    // Down to half the budget, so that the next purge is at least half a
-    // budget of released slabs away.
-    room_.for_each([this, &dirty, budget](SuperSlab* ss) {
-      if (dirty <= budget / 2 || ss->backing() == os::Backing::kHugetlb) return;
-      const std::uint32_t mask = ss->dirty_unit_mask();
-      if (mask == 0) return;
-      dirty -= static_cast<unsigned>(__builtin_popcount(mask));
-      dirty_units_purged.add(static_cast<unsigned>(__builtin_popcount(mask)));
-      purge_free_units(*ss, mask);
-    });
-  }
-  units_released_since_count_ = dirty;
 }
 
 void ThreadHeap::purge_long_free_units() {

@@ -137,15 +137,6 @@ class ThreadHeap {
   enum BudgetGroup : std::uint8_t { kTinyBudget, kBigBudget, kBudgetGroups };
   static constexpr std::size_t kHeapBudgetBytes[kBudgetGroups] = {2 * 1024 * 1024, 8 * 1024 * 1024};
   static BudgetGroup budget_group(SizeClass c) { return tier_of(c) == Tier::kTiny ? kTinyBudget : kBigBudget; }
-  // Free units a heap keeps with their pages at most, over those a purge
-  // look gives back once unused for the purge delay: kDirtyFreePerUnitInUse
-  // times the units its slabs and mosaics use, and never fewer than
-  // kDirtyFreeBudgetUnits (16 MiB). A program churning big blocks, or
-  // shifting its size mix, reuses them without a fault; one that freed
-  // most of a phase's blocks gets the rest back at once, not at the next
-  // trim.
-  static constexpr unsigned kDirtyFreeBudgetUnits = 256;
-  static constexpr unsigned kDirtyFreePerUnitInUse = 4;
   static constexpr std::uint32_t kInitialCapacity = 16;
   static constexpr std::uint32_t kGcEvents = 256;
   // Purge looks a class must stay unused across before its pages go: with
@@ -242,7 +233,7 @@ class ThreadHeap {
   LocalCounter superslabs_returned;
   LocalCounter mosaics_made;
   LocalCounter mosaics_released;
-  LocalCounter dirty_units_purged;  // free units purged: over the dirty budget, or unused for the purge delay
+  LocalCounter dirty_units_purged;  // free units purged once unused for the purge delay
   std::size_t mosaic_count() const { return mosaics_.size(); }
 
   ListLinks<ThreadHeap> registry_links;  // all heaps (registry lock)
@@ -258,13 +249,10 @@ class ThreadHeap {
   // free set; a wholly free SuperSlab goes back to its node pool.
   // `units` were just released there (by a slab or a mosaic).
   void return_units(SuperSlab& ss, unsigned units);
-  // Free units whose pages are still there, over all the heap's SuperSlabs
-  // but hugetlb ones: if more than the budget (see kDirtyFreeBudgetUnits),
-  // purged down to half of it.
-  void bound_dirty_free_units();
-  unsigned dirty_free_budget_units() const;
   // At a purge look: free units left unused across kQuietPurgeLooks purge
-  // looks are purged (SuperSlab::take_units_free_across_looks).
+  // looks are purged (SuperSlab::take_units_free_across_looks). A heap
+  // keeps the rest with their pages: a program that drops a large
+  // structure and builds the next at once reuses them without a fault.
   void purge_long_free_units();
   // Blocks of class c cut from mosaics, old ones first, then new ones made
   // from idle classes' sparse slabs; at most `want`, pushed on the bin.
@@ -342,11 +330,6 @@ class ThreadHeap {
   State state_ = State::kUnattached;
   bool collected_ = false;
   bool remote_pending_ = false;  // some remote batch may hold blocks
-  // Units released since the heap last counted its dirty free units, plus
-  // that count (bound_dirty_free_units).
-  unsigned units_released_since_count_ = 0;
-  // Units of the heap's SuperSlabs its slabs and mosaics hold.
-  unsigned units_in_use_ = 0;
   std::uint32_t slow_events_ = 0;
   std::uint64_t last_purge_look_ms_ = 0;  // os::monotonic_ms() at the last purge look
   // Per budget group: sum over its classes of capacity x block size.

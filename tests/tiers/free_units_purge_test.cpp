@@ -1,8 +1,7 @@
-// The free units a heap keeps with their pages (ThreadHeap::
-// kDirtyFreeBudgetUnits): slabs released past the budget are purged at
-// once, down to half of it; under it, nothing is until the units have been
-// free for the purge delay. Each test runs on a thread of its own, with
-// blocks of a large class (a slab each).
+// The free units of a heap's SuperSlabs keep their pages until they have
+// been free for the purge delay, then a purge look gives them back
+// (ThreadHeap::purge_long_free_units). The test runs on a thread of its
+// own, with blocks of a large class (a slab each).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -21,7 +20,6 @@ namespace hakmem::tiers {
 namespace {
 
 constexpr std::size_t kBlock = 128 * 1024;
-constexpr std::size_t kBudgetBytes = std::size_t{ThreadHeap::kDirtyFreeBudgetUnits} * kSlabUnitBytes;
 
 std::size_t resident_pages(const std::vector<void*>& blocks, std::size_t size) {
   std::size_t n = 0;
@@ -49,42 +47,6 @@ std::pair<std::vector<void*>, std::vector<void*>> free_most(std::size_t count) {
   return {live, freed};
 }
 
-TEST(DirtyBudget, SlabsReleasedPastTheBudgetArePurgedAtOnce) {
-  std::thread([] {
-    ThreadHeap& h = *attach_current_thread();
-    const std::uint64_t purged_before = h.dirty_units_purged.get();
-    // 48 MiB of blocks, 43 MiB of them freed: well past the 16 MiB budget.
-    const auto [live, freed] = free_most(3 * kBudgetBytes / kBlock);
-    EXPECT_GT(h.dirty_units_purged.get(), purged_before) << "nothing was purged past the budget";
-    const std::size_t kept = resident_pages(freed, kBlock) * kOsPageBytes;
-    EXPECT_LE(kept, kBudgetBytes) << "more free units kept their pages than the budget allows";
-    EXPECT_GE(kept, kBudgetBytes / 4) << "the purge went far below half the budget";
-    for (void* p : live) EXPECT_TRUE(holds(p, kBlock, 0x3c)) << "a live block lost its bytes";
-    ASSERT_TRUE(h.check_invariants());
-    // The purged units serve again.
-    std::vector<void*> again = allocate_written(kBlock, freed.size(), 0x4d);
-    ASSERT_EQ(again.size(), freed.size());
-    for (void* p : again) EXPECT_TRUE(holds(p, kBlock, 0x4d));
-    free_all(h, again);
-    free_all(h, live);
-    ASSERT_TRUE(h.check_invariants());
-  }).join();
-}
-
-TEST(DirtyBudget, UnderTheBudgetFreeUnitsKeepTheirPages) {
-  std::thread([] {
-    ThreadHeap& h = *attach_current_thread();
-    trim();  // a recycled heap's free units out of the count
-    const std::uint64_t purged_before = h.dirty_units_purged.get();
-    // 8 MiB of blocks, 7 MiB of them freed.
-    const auto [live, freed] = free_most(kBudgetBytes / 2 / kBlock);
-    EXPECT_EQ(h.dirty_units_purged.get(), purged_before);
-    EXPECT_EQ(resident_pages(freed, kBlock), freed.size() * (kBlock / kOsPageBytes)) << "a free unit under the budget was purged";
-    free_all(h, live);
-    ASSERT_TRUE(h.check_invariants());
-  }).join();
-}
-
 // Bursts of a tiny class, each bigger than its bin: slow-path events that
 // bring the heap's looks round without taking a unit.
 void let_looks_come_round() {
@@ -95,13 +57,14 @@ void let_looks_come_round() {
   }
 }
 
-TEST(DirtyBudget, FreeUnitsUnusedForThePurgeDelayArePurged) {
+TEST(FreeUnitsPurge, FreeUnitsKeepTheirPagesForThePurgeDelayThenGiveThemBack) {
   std::thread([] {
     ThreadHeap& h = *attach_current_thread();
     trim();
     {
       const ScopedPurgeDelay long_delay(600'000);
-      const auto [live, freed] = free_most(kBudgetBytes / 2 / kBlock);
+      // 48 MiB of blocks, 43 MiB of them freed at once.
+      const auto [live, freed] = free_most(384);
       let_looks_come_round();
       EXPECT_EQ(resident_pages(freed, kBlock), freed.size() * (kBlock / kOsPageBytes))
           << "a free unit was purged before the delay was over";
