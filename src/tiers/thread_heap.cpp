@@ -627,11 +627,16 @@ std::size_t ThreadHeap::release_free_memory(bool purge) {
     }
   }
   if (!purge) return 0;
-  std::size_t purged = 0;
-  room_.for_each([&purged](SuperSlab* ss) { purged += purge_free_units(*ss, ss->dirty_unit_mask()); });
+  std::size_t purged = purge_dirty_free_units();
   for (Slab* m = mosaics_.front(); m != nullptr; m = SlabList::next(m)) purged += mosaic_purge_free_pages(*SuperSlab::of(m), *m);
   purged += maps_.purge_free_pages();
   for (unsigned c = 0; c < kClassCount; ++c) purged += purge_class_free_pages(static_cast<SizeClass>(c));
+  return purged;
+}
+
+std::size_t ThreadHeap::purge_dirty_free_units() {
+  std::size_t purged = 0;
+  room_.for_each([&purged](SuperSlab* ss) { purged += purge_free_units(*ss, ss->dirty_unit_mask()); });
   return purged;
 }
 

@@ -176,6 +176,9 @@ class ThreadHeap {
   // of free units in SuperSlabs the heap keeps, and the pages of its slabs
   // and mosaics that hold only free blocks. Returns bytes purged.
   std::size_t release_free_memory(bool purge);
+  // Purges the free units of the heap's SuperSlabs that still hold pages
+  // (all but hugetlb ones). Returns bytes purged.
+  std::size_t purge_dirty_free_units();
   // The pages of class c's partial slabs that hold only free blocks, those
   // blocks parked (slab_pages.h). Returns bytes purged.
   std::size_t purge_class_free_pages(SizeClass c);
