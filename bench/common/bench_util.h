@@ -10,6 +10,7 @@
 
 #include <sys/resource.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -18,6 +19,8 @@
 #include <initializer_list>
 #include <map>
 #include <string>
+#include <thread>
+#include <vector>
 
 namespace bench {
 
@@ -166,6 +169,36 @@ inline double cpu_s() {
   return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
          static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
 }
+
+// The wall and CPU time of a timed section.
+struct Timing {
+  double elapsed_s;
+  double cpu_s;
+};
+
+// Lines up a program's threads so that thread start-up and warm-up stay out
+// of the timed window: each worker calls arrive_and_wait() once warm; the
+// main thread's release_and_join() waits until all have arrived, starts
+// the clocks, lets them go and stops the clocks when the last has joined.
+class StartLine {
+ public:
+  void arrive_and_wait() {
+    ready_.fetch_add(1);
+    while (!go_.load(std::memory_order_acquire)) std::this_thread::yield();
+  }
+  Timing release_and_join(std::vector<std::thread>& pool, uint64_t workers) {
+    while (ready_.load() != workers) std::this_thread::yield();
+    const double start = now_s();
+    const double start_cpu = cpu_s();
+    go_.store(true, std::memory_order_release);
+    for (std::thread& t : pool) t.join();
+    return {now_s() - start, cpu_s() - start_cpu};
+  }
+
+ private:
+  std::atomic<uint64_t> ready_{0};
+  std::atomic<bool> go_{false};
+};
 
 // Peak resident set of this program so far, in KiB: VmHWM, the high-water
 // mark of the current address space. Not getrusage's ru_maxrss: the kernel

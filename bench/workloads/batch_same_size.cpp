@@ -24,15 +24,13 @@ constexpr const char* kUsage = "usage: batch_same_size [--threads=1] [--pairs=20
 constexpr uint64_t kCounts[] = {100, 1000, 10000};
 constexpr uint64_t kSizes[] = {16, 32, 64};
 
-std::atomic<uint64_t> g_ready{0};
-std::atomic<bool> g_go{false};
+bench::StartLine g_start;
 
 // Runs batches until at least `pairs` malloc+free pairs are done; returns
 // how many it did (whole batches only).
 uint64_t run(uint64_t pairs, uint64_t salt) {
   std::vector<void*> blocks(10000);
-  g_ready.fetch_add(1);
-  while (!g_go.load(std::memory_order_acquire)) std::this_thread::yield();
+  g_start.arrive_and_wait();
 
   uint64_t done = 0;
   for (uint64_t batch = 0; done < pairs; ++batch) {
@@ -69,13 +67,9 @@ int main(int argc, char** argv) {
   for (uint64_t t = 0; t < threads; ++t) {
     pool.emplace_back([&done, t, per = pairs / threads, salt = seed + (t << 40)] { done[t] = run(per, salt); });
   }
-  while (g_ready.load() != threads) std::this_thread::yield();
-  double start = bench::now_s();
-  double start_cpu = bench::cpu_s();
-  g_go.store(true, std::memory_order_release);
-  for (std::thread& t : pool) t.join();
-  double elapsed = bench::now_s() - start;
-  double cpu = bench::cpu_s() - start_cpu;
+  const bench::Timing timing = g_start.release_and_join(pool, threads);
+  const double elapsed = timing.elapsed_s;
+  const double cpu = timing.cpu_s;
 
   uint64_t total = 0;
   for (uint64_t d : done) total += d;

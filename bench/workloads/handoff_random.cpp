@@ -43,8 +43,7 @@ struct Config {
   uint64_t threads, slots, ops, share, min, max;
 };
 
-std::atomic<uint64_t> g_ready{0};
-std::atomic<bool> g_go{false};
+bench::StartLine g_start;
 std::atomic<uint64_t> g_finished{0};
 
 // Every thread stamps with the same salt, so the receiver can check a block
@@ -75,8 +74,7 @@ void run(std::vector<std::unique_ptr<Worker>>* workers, uint64_t t, const Config
   bench::Rng rng(me.seed);
   std::vector<void*> slots(c.slots);
   for (void*& s : slots) s = fresh_block(rng, c);
-  g_ready.fetch_add(1);
-  while (!g_go.load(std::memory_order_acquire)) std::this_thread::yield();
+  g_start.arrive_and_wait();
 
   for (uint64_t i = 0; i < c.ops; ++i) {
     uint64_t k = rng.below(c.slots);
@@ -117,13 +115,9 @@ int main(int argc, char** argv) {
   }
   std::vector<std::thread> pool;
   for (uint64_t t = 0; t < c.threads; ++t) pool.emplace_back(run, &workers, t, std::cref(c));
-  while (g_ready.load() != c.threads) std::this_thread::yield();
-  double start = bench::now_s();
-  double start_cpu = bench::cpu_s();
-  g_go.store(true, std::memory_order_release);
-  for (std::thread& t : pool) t.join();
-  double elapsed = bench::now_s() - start;
-  double cpu = bench::cpu_s() - start_cpu;
+  const bench::Timing timing = g_start.release_and_join(pool, c.threads);
+  const double elapsed = timing.elapsed_s;
+  const double cpu = timing.cpu_s;
 
   uint64_t handed = 0;
   for (const auto& w : workers) handed += w->handed;

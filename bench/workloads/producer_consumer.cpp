@@ -32,12 +32,10 @@ struct Pair {
   uint64_t salt = 0;
 };
 
-std::atomic<uint64_t> g_ready{0};
-std::atomic<bool> g_go{false};
+bench::StartLine g_start;
 
 void wait_for_go() {
-  g_ready.fetch_add(1);
-  while (!g_go.load(std::memory_order_acquire)) std::this_thread::yield();
+  g_start.arrive_and_wait();
 }
 
 void produce(Pair* pair, bench::SizeRange range, uint64_t blocks) {
@@ -88,16 +86,11 @@ int main(int argc, char** argv) {
     pool.emplace_back(produce, p.get(), range, blocks);
     pool.emplace_back(consume, p.get(), blocks);
   }
-  // Thread start-up stays outside the timed window: the clock starts when
-  // every thread is waiting on g_go.
-  while (g_ready.load() != pool.size()) std::this_thread::yield();
-  double start = bench::now_s();
-  double start_cpu = bench::cpu_s();
-  g_go.store(true, std::memory_order_release);
-  for (std::thread& t : pool) t.join();
-  double elapsed = bench::now_s() - start;
-  // Includes the time either side spins on a full or empty ring.
-  double cpu = bench::cpu_s() - start_cpu;
+  // The CPU time includes the time either side spins on a full or empty
+  // ring.
+  const bench::Timing timing = g_start.release_and_join(pool, pool.size());
+  const double elapsed = timing.elapsed_s;
+  const double cpu = timing.cpu_s;
 
   uint64_t total = blocks * pairs;
   bench::ResultLine("producer_consumer")

@@ -48,8 +48,7 @@ void* fresh_block(bench::Rng& rng, const Worker* w) {
   return p;
 }
 
-std::atomic<uint64_t> g_ready{0};
-std::atomic<bool> g_go{false};
+bench::StartLine g_start;
 
 void run(const Worker* w) {
   bench::Rng rng(w->seed);
@@ -58,8 +57,7 @@ void run(const Worker* w) {
   std::vector<void*> slots(w->slots);
   for (void*& s : slots) s = fresh_block(rng, w);
   // All threads start the timed loop together.
-  g_ready.fetch_add(1);
-  while (!g_go.load(std::memory_order_acquire)) std::this_thread::yield();
+  g_start.arrive_and_wait();
 
   for (uint64_t i = 0; i < w->ops; ++i) {
     uint64_t k = rng.below(w->slots);
@@ -95,15 +93,11 @@ int main(int argc, char** argv) {
   for (uint64_t t = 0; t < threads; ++t) workers[t] = {seed + t, t + 1, range, slots, ops, touch_bytes};
   std::vector<std::thread> pool;
   for (const Worker& w : workers) pool.emplace_back(run, &w);
-  while (g_ready.load() != threads) std::this_thread::yield();
   // The clock starts once every working set is filled, and stops after the
   // final frees: the timed figure covers ops plus one teardown per thread.
-  double start = bench::now_s();
-  double start_cpu = bench::cpu_s();
-  g_go.store(true, std::memory_order_release);
-  for (std::thread& t : pool) t.join();
-  double elapsed = bench::now_s() - start;
-  double cpu = bench::cpu_s() - start_cpu;
+  const bench::Timing timing = g_start.release_and_join(pool, threads);
+  const double elapsed = timing.elapsed_s;
+  const double cpu = timing.cpu_s;
 
   uint64_t total = ops * threads;
   bench::ResultLine("random_mixed")

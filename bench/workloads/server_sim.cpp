@@ -53,8 +53,7 @@ struct Config {
 constexpr uint64_t kSalt = 0x3c;
 constexpr uint64_t kPageBytes = 4096;
 
-std::atomic<uint64_t> g_ready{0};
-std::atomic<bool> g_go{false};
+bench::StartLine g_start;
 
 void* fresh_block(bench::Rng& rng, const Config& c) {
   uint64_t size = rng.between(c.range.min, c.range.max);
@@ -74,8 +73,7 @@ void free_checked(void* p) {
 }
 
 void wait_for_go() {
-  g_ready.fetch_add(1);
-  while (!g_go.load(std::memory_order_acquire)) std::this_thread::yield();
+  g_start.arrive_and_wait();
 }
 
 // handoff: thread t works on array (t + round) % threads; the barrier ends
@@ -167,13 +165,9 @@ int main(int argc, char** argv) {
       pool.emplace_back(run_own, std::cref(c), seed + t);
     }
   }
-  while (g_ready.load() != c.threads) std::this_thread::yield();
-  double start = bench::now_s();
-  double start_cpu = bench::cpu_s();
-  g_go.store(true, std::memory_order_release);
-  for (std::thread& t : pool) t.join();
-  double elapsed = bench::now_s() - start;
-  double cpu = bench::cpu_s() - start_cpu;
+  const bench::Timing timing = g_start.release_and_join(pool, c.threads);
+  const double elapsed = timing.elapsed_s;
+  const double cpu = timing.cpu_s;
   long after_free = bench::status_kb("VmRSS");
 
   bench::ResultLine("server_sim")

@@ -36,8 +36,7 @@ struct Slot {
   unsigned char value;
 };
 
-std::atomic<uint64_t> g_ready{0};
-std::atomic<bool> g_go{false};
+bench::StartLine g_start;
 
 Slot fresh_block(bench::Rng& rng, const Config& c) {
   uint64_t size = rng.between(c.min, c.max);
@@ -57,8 +56,7 @@ void run(const Config& c, uint64_t seed) {
   bench::Rng rng(seed);
   std::vector<Slot> slots(c.live);
   for (Slot& s : slots) s = fresh_block(rng, c);
-  g_ready.fetch_add(1);
-  while (!g_go.load(std::memory_order_acquire)) std::this_thread::yield();
+  g_start.arrive_and_wait();
 
   for (uint64_t i = 0; i < c.ops; ++i) {
     Slot& s = slots[rng.below(c.live)];
@@ -80,13 +78,9 @@ int main(int argc, char** argv) {
 
   std::vector<std::thread> pool;
   for (uint64_t t = 0; t < threads; ++t) pool.emplace_back(run, std::cref(c), seed + t);
-  while (g_ready.load() != threads) std::this_thread::yield();
-  double start = bench::now_s();
-  double start_cpu = bench::cpu_s();
-  g_go.store(true, std::memory_order_release);
-  for (std::thread& t : pool) t.join();
-  double elapsed = bench::now_s() - start;
-  double cpu = bench::cpu_s() - start_cpu;
+  const bench::Timing timing = g_start.release_and_join(pool, threads);
+  const double elapsed = timing.elapsed_s;
+  const double cpu = timing.cpu_s;
 
   bench::ResultLine("thp_sparse")
       .add("threads", threads)
