@@ -63,9 +63,11 @@ TEST(FreeUnitsPurge, FreeUnitsKeepTheirPagesForThePurgeDelayThenGiveThemBack) {
     trim();
     {
       const ScopedPurgeDelay long_delay(600'000);
+      const std::uint64_t purged_before = h.dirty_units_purged.get();
       // 48 MiB of blocks, 43 MiB of them freed at once.
       const auto [live, freed] = free_most(384);
       let_looks_come_round();
+      EXPECT_EQ(h.dirty_units_purged.get(), purged_before);
       EXPECT_EQ(resident_pages(freed, kBlock), freed.size() * (kBlock / kOsPageBytes))
           << "a free unit was purged before the delay was over";
 
@@ -76,11 +78,18 @@ TEST(FreeUnitsPurge, FreeUnitsKeepTheirPagesForThePurgeDelayThenGiveThemBack) {
         std::this_thread::sleep_for(std::chrono::milliseconds(60));
         let_looks_come_round();
       }
+      EXPECT_GT(h.dirty_units_purged.get(), purged_before) << "the purge was not counted";
       EXPECT_LT(resident_pages(freed, kBlock), freed.size() * (kBlock / kOsPageBytes) / 10)
           << "free units kept their pages past the delay";
       for (void* p : live) EXPECT_TRUE(holds(p, kBlock, 0x3c)) << "a live block lost its bytes";
       ASSERT_TRUE(h.check_invariants());
+      // The purged units serve again.
+      std::vector<void*> again = allocate_written(kBlock, freed.size(), 0x4d);
+      ASSERT_EQ(again.size(), freed.size());
+      for (void* p : again) EXPECT_TRUE(holds(p, kBlock, 0x4d));
+      free_all(h, again);
       free_all(h, live);
+      ASSERT_TRUE(h.check_invariants());
     }
   }).join();
 }
