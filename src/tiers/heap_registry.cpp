@@ -132,16 +132,15 @@ ThreadHeap* attach_current_thread() {
 }
 
 // Gives an idle heap's free memory back: cached blocks to their slabs,
-// empty slabs and SuperSlabs to the node pool, and the pages of the free
-// units it keeps (no purge look comes round in a heap without a thread);
-// with `purge`, everything release_free_memory purges. Requires the
-// registry lock (which makes its holder the owner of every idle heap).
+// empty slabs and SuperSlabs to the node pool, the pages of its free units
+// (no purge look comes round in a heap without a thread), and with `purge`
+// the rest release_free_memory purges. Requires the registry lock (which
+// makes its holder the owner of every idle heap).
 std::size_t collect_idle_heap(ThreadHeap* h, bool purge) HAKMEM_REQUIRES(g_lock) {
   h->flush_remote_batches();
   h->drain_inbox();
   h->flush_all();
-  const std::size_t purged = h->release_free_memory(purge);
-  return purge ? purged : h->purge_dirty_free_units();
+  return h->release_free_memory(purge);
 }
 
 bool current_thread_is_exiting() { return t_exiting; }

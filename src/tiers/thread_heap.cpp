@@ -626,8 +626,10 @@ std::size_t ThreadHeap::release_free_memory(bool purge) {
       s = next;
     }
   }
-  if (!purge) return 0;
+  // The free units go at once: in a heap that is being collected or
+  // trimmed, no purge look is coming.
   std::size_t purged = purge_dirty_free_units();
+  if (!purge) return purged;
   for (Slab* m = mosaics_.front(); m != nullptr; m = SlabList::next(m)) purged += mosaic_purge_free_pages(*SuperSlab::of(m), *m);
   purged += maps_.purge_free_pages();
   for (unsigned c = 0; c < kClassCount; ++c) purged += purge_class_free_pages(static_cast<SizeClass>(c));

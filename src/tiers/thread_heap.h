@@ -172,13 +172,10 @@ class ThreadHeap {
   void keep_mosaic_alignment(SizeClass c) { classes_[c].mosaic_blocks_aligned = true; }
   // Returns blocks other threads freed to their slabs.
   void drain_inbox();
-  // Releases empty slabs and SuperSlabs; with `purge`, also purges the pages
-  // of free units in SuperSlabs the heap keeps, and the pages of its slabs
-  // and mosaics that hold only free blocks. Returns bytes purged.
+  // Releases empty slabs and SuperSlabs and purges the pages of the free
+  // units in SuperSlabs the heap keeps; with `purge`, also the pages of its
+  // slabs and mosaics that hold only free blocks. Returns bytes purged.
   std::size_t release_free_memory(bool purge);
-  // Purges the free units of the heap's SuperSlabs that still hold pages
-  // (all but hugetlb ones). Returns bytes purged.
-  std::size_t purge_dirty_free_units();
   // The pages of class c's partial slabs that hold only free blocks, those
   // blocks parked (slab_pages.h). Returns bytes purged.
   std::size_t purge_class_free_pages(SizeClass c);
@@ -296,6 +293,9 @@ class ThreadHeap {
   bool purge_idle_class(SizeClass c);
   // Purges the units of `mask` (free ones of ss) with one call per run.
   static std::size_t purge_free_units(SuperSlab& ss, std::uint32_t mask);
+  // Purges every free unit of the heap's SuperSlabs that still holds pages
+  // (all but hugetlb ones). Returns bytes purged.
+  std::size_t purge_dirty_free_units();
   void set_capacity(SizeClass c, std::uint32_t capacity);
 
   // Remote frees waiting to be handed over, by owner. A direct-mapped cache,
