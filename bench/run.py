@@ -133,6 +133,16 @@ AFTER_FREE = ("rss_after_free_kb", "RSS after free MiB", LOWER, 1 / 1024, 1)
 REDIS_LPUSH = {"full": 500_000, "quick": 100_000, "smoke": 2_000}
 
 
+def interpreter(name, program, package, script_name, script, full, quick):
+    """A prog_* row running one of programs.py's interpreter scripts with
+    its two arguments (rounds, items) per mode; smoke runs 1 round of 1000."""
+    return {"name": name, "kind": "program", "program": program, "package": package,
+            "input": (script_name, programs.fixed(script), None),
+            "args": {"full": ["{input}", *full], "quick": ["{input}", *quick], "smoke": ["{input}", "1", "1000"]},
+            "metrics": PROGRAM}
+
+
+
 # The workloads. Each entry: the program (under BUILD/bench), its arguments
 # for the full run, --quick and --smoke, and the metrics to report. kind
 # "gbench" is a google-benchmark binary whose rows are read from its JSON.
@@ -274,21 +284,12 @@ WORKLOADS = [
      "input": ("rows.sql", programs.sql_script, {"full": 1_000_000, "quick": 100_000, "smoke": 2_000}),
      "args": {m: [":memory:", ".read {input}"] for m in ("full", "quick", "smoke")}, "metrics": PROGRAM},
     # Debian's interpreter, not one first on PATH (pyenv, a venv).
-    {"name": "prog_python3", "kind": "program", "program": "/usr/bin/python3", "package": "python3",
-     "input": ("alloc.py", programs.fixed(programs.PYTHON_SCRIPT), None),
-     "args": {"full": ["{input}", "8", "100000"], "quick": ["{input}", "1", "100000"],
-              "smoke": ["{input}", "1", "1000"]},
-     "metrics": PROGRAM},
-    {"name": "prog_perl", "kind": "program", "program": "perl", "package": "perl",
-     "input": ("alloc.pl", programs.fixed(programs.PERL_SCRIPT), None),
-     "args": {"full": ["{input}", "3", "100000"], "quick": ["{input}", "1", "30000"],
-              "smoke": ["{input}", "1", "1000"]},
-     "metrics": PROGRAM},
-    {"name": "prog_lua", "kind": "program", "program": "lua5.4", "package": "lua5.4",
-     "input": ("alloc.lua", programs.fixed(programs.LUA_SCRIPT), None),
-     "args": {"full": ["{input}", "2", "100000"], "quick": ["{input}", "1", "20000"],
-              "smoke": ["{input}", "1", "1000"]},
-     "metrics": PROGRAM},
+    interpreter("prog_python3", "/usr/bin/python3", "python3", "alloc.py", programs.PYTHON_SCRIPT,
+                full=("8", "100000"), quick=("1", "100000")),
+    interpreter("prog_perl", "perl", "perl", "alloc.pl", programs.PERL_SCRIPT,
+                full=("3", "100000"), quick=("1", "30000")),
+    interpreter("prog_lua", "lua5.4", "lua5.4", "alloc.lua", programs.LUA_SCRIPT,
+                full=("2", "100000"), quick=("1", "20000")),
     # redis-server under the allocator, redis-benchmark (not preloaded)
     # pushing 1000-byte values onto one list; the server's RSS after.
     {"name": "prog_redis_lpush", "kind": "program", "program": "redis-server", "package": "redis-server redis-tools",
