@@ -142,7 +142,6 @@ def interpreter(name, program, package, script_name, script, full, quick):
             "metrics": PROGRAM}
 
 
-
 # The workloads. Each entry: the program (under BUILD/bench), its arguments
 # for the full run, --quick and --smoke, and the metrics to report. kind
 # "gbench" is a google-benchmark binary whose rows are read from its JSON.
