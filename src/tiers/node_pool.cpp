@@ -43,26 +43,24 @@ std::uint32_t node_pool_count() { return g_pool_count; }
 
 // Under HAKMEM_HUGEPAGES=auto, SuperSlabs get THP advice only once the
 // process holds this much (mapped, the untouched reserves not counted), and
-// only for tiny and mid blocks: a transparent huge page is faulted in
-// whole, so for a small heap (most processes: shells, build tools), or for
-// large blocks of which a program may touch only the first pages, huge
-// pages would mostly add RSS; a big heap of small blocks fills them and
-// gains TLB reach. Mid blocks (1-32 KiB) get it from half as much: each
-// spans pages of its own, so a program touching a thousand of them at
-// random misses the TLB on most accesses once they span more pages than
-// it holds (2048 entries, 8 MiB, on a recent x86 core; random mid blocks,
-// 1024 live, 20 MiB: 25-35% faster), where 64 tiny blocks share a page.
-// Reserved hugetlb pages are the user's explicit choice and are used from
-// the first SuperSlab.
+// only for tiny blocks: a transparent huge page is faulted in whole, so for
+// a small heap (most processes: shells, build tools) huge pages would
+// mostly add RSS, where a big heap of tiny blocks fills them and gains TLB
+// reach. Blocks of 1 KiB and more each span pages of their own, and
+// programs often touch only their first bytes (a header, a key): a heap of
+// them on huge pages held twice the RSS of one on small pages (random mid
+// blocks, working sets of 4 B-32 KiB, blocks handed between threads) for
+// no speed it kept. Reserved hugetlb pages are the user's explicit choice
+// and are used from the first SuperSlab.
 constexpr std::uint64_t kThpFromMappedBytes = std::uint64_t{32} << 20;
-constexpr std::uint64_t kMidThpFromMappedBytes = std::uint64_t{16} << 20;
 
 namespace {
 
 // The reserves of every pool, in bytes: mapped but never touched.
 constinit std::atomic<std::uint64_t> g_reserved_bytes{0};
 
-bool is_dense(Tier tier) { return tier != Tier::kLarge; }
+// Whether a tier's blocks fill the pages they lie on (see kThpFromMappedBytes).
+bool is_dense(Tier tier) { return tier == Tier::kTiny; }
 
 }  // namespace
 
@@ -71,8 +69,7 @@ bool wants_thp_at(os::HugePagePolicy policy, Tier tier, std::uint64_t mapped, st
   if (policy != os::HugePagePolicy::kAuto || !is_dense(tier)) return false;
   // The two counters move one after the other: never trust a difference
   // that would be negative.
-  const std::uint64_t from = tier == Tier::kMid ? kMidThpFromMappedBytes : kThpFromMappedBytes;
-  return mapped > reserved && mapped - reserved >= from;
+  return mapped > reserved && mapped - reserved >= kThpFromMappedBytes;
 }
 
 namespace {

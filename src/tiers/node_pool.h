@@ -29,7 +29,7 @@ namespace hakmem::tiers {
 // in untouched reserves (node_pool.cpp: kThpFromMappedBytes).
 bool wants_thp_at(os::HugePagePolicy policy, Tier tier, std::uint64_t mapped, std::uint64_t reserved);
 
-// A SuperSlab whose units were just all carved, of tiny and mid slabs only,
+// A SuperSlab whose units were just all carved, of tiny slabs and mosaics only,
 // is made transparent huge pages at once (os::collapse_huge_pages), unless
 // the user turned huge pages off or it has them already. Why: its blocks are
 // then one TLB entry, and their cache sets are those of their addresses.
@@ -55,10 +55,9 @@ class NodePool {
 
   // A SuperSlab for `owner`: a dirty one, then a purged one, then a fresh
   // one from the reserve, then a new mapping. null when the OS has no memory
-  // left. `tier` is that of the slabs wanted: tiny and mid blocks fill their
-  // pages (a fresh SuperSlab may then get transparent huge pages, sooner for
-  // mid blocks, see kThpFromMappedBytes); large blocks are often touched
-  // sparsely.
+  // left. `tier` is that of the slabs wanted: tiny blocks fill their pages
+  // (a fresh SuperSlab may then get transparent huge pages, see
+  // kThpFromMappedBytes); bigger blocks are often touched sparsely.
   //
   // New mappings come in batches that grow with the pool (1 SuperSlab at
   // first, then as many as the reserve has handed out, up to kMaxBatch): the
@@ -121,7 +120,7 @@ class NodePool {
   std::uint64_t mapped_ HAKMEM_GUARDED_BY(lock_) = 0;
   std::uint64_t released_ HAKMEM_GUARDED_BY(lock_) = 0;
   std::uint64_t purged_ HAKMEM_GUARDED_BY(lock_) = 0;
-  // [0]: for large blocks (sparse), [1]: for small blocks (dense).
+  // [0]: for mid and large blocks (sparse), [1]: for tiny blocks (dense).
   Reserve reserves_[2] HAKMEM_GUARDED_BY(lock_);
 };
 
