@@ -53,6 +53,9 @@ std::uint32_t node_pool_count() { return g_pool_count; }
 // no speed it kept. Reserved hugetlb pages are the user's explicit choice
 // and are used from the first SuperSlab.
 constexpr std::uint64_t kThpFromMappedBytes = std::uint64_t{32} << 20;
+// The units of mid slabs a full SuperSlab may hold and still be made huge
+// pages (collapse_if_dense).
+constexpr unsigned kMaxMidUnitsToCollapse = kUnitsPerSuperSlab / 4;
 
 namespace {
 
@@ -84,14 +87,25 @@ bool wants_thp(os::HugePagePolicy policy, Tier tier) {
 void collapse_if_dense(SuperSlab& ss) {
   if (ss.has_free_unit() || ss.collapse_tried() || ss.backing() != os::Backing::kPlain) return;
   if (config::options().huge_pages == os::HugePagePolicy::kOff) return;
+  // A heap carves any class where it has room, so a SuperSlab of tiny
+  // slabs often holds a mid slab or two (a program's own arrays): those
+  // few cost little if made resident, a SuperSlab mostly of them would.
+  unsigned mid_units = 0;
   for (unsigned u = 0; u < kUnitsPerSuperSlab; u += ss.slab(u).unit_count) {
     const Slab& head = ss.slab(u);
     if (head.unit_count == 0) return;  // not a slab head: the walk cannot trust the layout
-    // Mosaics hold tiny and mid blocks.
-    if (head.size_class != kMosaicClass && !is_dense(tier_of(head.size_class))) {
-      ss.note_collapse(false);  // sparse slabs: leave its pages as they are
-      return;
+    // Mosaics pack tiny and mid blocks into their holes.
+    if (head.size_class == kMosaicClass || is_dense(tier_of(head.size_class))) continue;
+    if (tier_of(head.size_class) == Tier::kMid) {
+      mid_units += head.unit_count;
+      continue;
     }
+    ss.note_collapse(false);  // a large slab: leave its pages as they are
+    return;
+  }
+  if (mid_units > kMaxMidUnitsToCollapse) {
+    ss.note_collapse(false);
+    return;
   }
   ss.note_collapse(os::collapse_huge_pages(&ss, kSuperSlabBytes));
 }

@@ -29,7 +29,8 @@ namespace hakmem::tiers {
 // in untouched reserves (node_pool.cpp: kThpFromMappedBytes).
 bool wants_thp_at(os::HugePagePolicy policy, Tier tier, std::uint64_t mapped, std::uint64_t reserved);
 
-// A SuperSlab whose units were just all carved, of tiny slabs and mosaics only,
+// A SuperSlab whose units were just all carved, of tiny slabs and mosaics
+// (and at most a quarter of its units in mid slabs, none in large ones),
 // is made transparent huge pages at once (os::collapse_huge_pages), unless
 // the user turned huge pages off or it has them already. Why: its blocks are
 // then one TLB entry, and their cache sets are those of their addresses.

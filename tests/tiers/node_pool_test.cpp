@@ -169,14 +169,15 @@ class FullSuperSlab : public ::testing::Test {
     for (unsigned u = first; u < end; ++u) ss_->carve_slab(u, 1, c, kOwner);
   }
   std::uint64_t madvise_calls() const { return os::os_stats().madvise_calls.get(); }
-  // Fills the SuperSlab with one one-unit slab of `tier` among tiny ones:
-  // blocks of that tier are touched sparsely, so it keeps small pages.
-  void expect_small_pages_with_a_slab_of(Tier tier) {
+  // Carves units [first, end) as one-unit slabs of a class of `tier`.
+  void carve_units_of(unsigned first, unsigned end, Tier tier) {
     SizeClass c = 0;
     while (tier_of(c) != tier || units_per_slab(c) != 1) ++c;
-    carve_units(0, 7, kTiny);
-    carve_units(7, 8, c);
-    carve_units(8, kUnitsPerSuperSlab, kTiny);
+    carve_units(first, end, c);
+  }
+  // The full SuperSlab holds blocks touched sparsely: it keeps small pages,
+  // and says so once.
+  void expect_small_pages_kept() {
     const std::uint64_t madvise_before = madvise_calls();
     collapse_if_dense(*ss_);
     EXPECT_EQ(madvise_calls(), madvise_before);
@@ -219,9 +220,28 @@ TEST_F(FullSuperSlab, OfTinySlabsBecomesHugePagesOnce) {
   EXPECT_EQ(madvise_calls(), madvise_after);
 }
 
-TEST_F(FullSuperSlab, WithALargeSlabKeepsItsSmallPages) { expect_small_pages_with_a_slab_of(Tier::kLarge); }
+TEST_F(FullSuperSlab, WithALargeSlabKeepsItsSmallPages) {
+  carve_units(0, 7, kTiny);
+  carve_units_of(7, 8, Tier::kLarge);  // large blocks are touched sparsely
+  carve_units(8, kUnitsPerSuperSlab, kTiny);
+  expect_small_pages_kept();
+}
 
-TEST_F(FullSuperSlab, WithAMidSlabKeepsItsSmallPages) { expect_small_pages_with_a_slab_of(Tier::kMid); }
+TEST_F(FullSuperSlab, MostlyOfMidSlabsKeepsItsSmallPages) {
+  carve_units(0, 8, kTiny);
+  carve_units_of(8, kUnitsPerSuperSlab, Tier::kMid);  // mid blocks are often touched sparsely
+  expect_small_pages_kept();
+}
+
+TEST_F(FullSuperSlab, OfTinySlabsWithAMidSlabBecomesHugePages) {
+  carve_units(0, 7, kTiny);
+  carve_units_of(7, 8, Tier::kMid);
+  carve_units(8, kUnitsPerSuperSlab, kTiny);
+  const bool expected = kernel_collapses();
+  collapse_if_dense(*ss_);
+  EXPECT_TRUE(ss_->collapse_tried());
+  EXPECT_EQ(ss_->backing(), expected ? os::Backing::kThp : os::Backing::kPlain);
+}
 
 }  // namespace
 
