@@ -425,8 +425,11 @@ def count_madvise(workload, mode, build, lib, timeout):
     if "client" in workload:
         _, problem = run_server(workload, mode, lib, timeout, wrap=wrap)
     else:
+        # A compiled workload of bench/ (no kind) runs from the build.
+        argv = (argv_of(workload, mode) if workload.get("kind") == "program"
+                else [os.path.join(build, "bench", workload["program"])] + list(workload["args"][mode]))
         try:
-            proc = subprocess.run(wrap + argv_of(workload, mode), env=_env_without_preload(), capture_output=True,
+            proc = subprocess.run(wrap + argv, env=_env_without_preload(), capture_output=True,
                                   text=True, timeout=timeout, cwd=workdir())
             problem = None if proc.returncode == 0 else f"exit status {proc.returncode}: {_tail(proc.stderr)}"
         except subprocess.TimeoutExpired:
@@ -458,7 +461,10 @@ def measure_madvise(workloads, allocs, libs, build, mode, timeout, samples):
                 result["problems"].append(f"{w['name']} under {a}: {problem}")
                 print(f"  {w['name']:22} {a:9} FAILED: {problem}", flush=True)
                 continue
-            walls = sorted(v["wall_s"] for v in samples.get(w["name"], {}).get(a, []) if "wall_s" in v)
+            # A program's whole run; a workload's timed window (its RESULT
+            # line's elapsed_s), which leaves out its start-up and teardown.
+            key = "wall_s" if w.get("kind") == "program" else "elapsed_s"
+            walls = sorted(v[key] for v in samples.get(w["name"], {}).get(a, []) if key in v)
             wall = walls[len(walls) // 2] if walls else None
             cells[a] = {"calls": calls, "per_s": calls / wall if wall else None}
             rate = f"{calls / wall:,.0f}/s" if wall else "no timed run"
@@ -473,10 +479,12 @@ def madvise_section(result):
         allocs += [a for a in cells if a not in allocs]
     if not allocs:
         return []
-    out = ["## madvise calls of the real programs (strace)", "",
-           "One run per cell under `strace -f --seccomp-bpf -c -e trace=madvise` (every process and thread), "
-           "calls per second of the median timed run's wall time, and the call count.", "",
-           "| program | " + " | ".join(allocs) + " |", "|---|" + "---:|" * len(allocs)]
+    out = ["## madvise calls per second (strace)", "",
+           "One run per cell under `strace -f --seccomp-bpf -c -e trace=madvise` (every process and thread): "
+           "the calls of the whole run over the median timed run's wall time (a real program's whole run, a "
+           "workload's timed window, so a workload's start-up and exit count against that window), and the "
+           "call count.", "",
+           "| row | " + " | ".join(allocs) + " |", "|---|" + "---:|" * len(allocs)]
     for name, cells in rows.items():
         out.append(f"| {name} | " + " | ".join(
             "n/a" if a not in cells else

@@ -23,8 +23,8 @@ build) and pass the build directory (default ./build).
 
 Unless --only or --no-counts, the report also gets instructions per
 malloc+free pair (callgrind.py, needs valgrind), memory system calls per
-million ops (syscalls.py, needs strace) and the madvise calls of the real
-programs (one more run of each under strace).
+million ops (syscalls.py, needs strace) and the madvise calls per second of
+the real programs and the workloads (one more run of each under strace).
 
 Python standard library only; the chart needs matplotlib and is skipped
 without it, with a note. Adding a workload is one entry in WORKLOADS.
@@ -449,7 +449,11 @@ def run_once(workload, mode, build, lib, timeout):
     missing = [m[0] for m in workload["metrics"] if not isinstance(fields.get(m[0]), float)]
     if missing:
         return None, f"RESULT line lacks {', '.join(missing)}: {repro}"
-    return {m[0]: fields[m[0]] for m in workload["metrics"]}, None
+    values = {m[0]: fields[m[0]] for m in workload["metrics"]}
+    # The timed window, for the madvise calls per second (programs.py).
+    if isinstance(fields.get("elapsed_s"), float):
+        values["elapsed_s"] = fields["elapsed_s"]
+    return values, None
 
 
 def short(values, workload):
@@ -1140,10 +1144,12 @@ def main():
         counted["syscalls"] = syscalls.measure(build, libs, allocs, runs=3 if mode == "full" else 1,
                                                quick=mode == "quick", timeout=args.timeout)
         extra = callgrind.section(counted["callgrind"]) + syscalls.section(counted["syscalls"])
-        real = [w for w in selected if w.get("kind") == "program"]
-        if real:
-            print("madvise calls of the real programs (strace):", flush=True)
-            counted["madvise"] = programs.measure_madvise(real, allocs, libs, build, mode, args.timeout, samples)
+        # The real programs and the compiled workloads (not the micro-benchmarks
+        # or the start-up rows, which time many processes).
+        traced = [w for w in selected if w.get("kind") in ("program", None)]
+        if traced:
+            print("madvise calls (strace):", flush=True)
+            counted["madvise"] = programs.measure_madvise(traced, allocs, libs, build, mode, args.timeout, samples)
             extra += programs.madvise_section(counted["madvise"])
         for tool, result in counted.items():
             problems.extend(f"{tool}: {p_}" for p_ in result["problems"])
