@@ -92,7 +92,8 @@ void take_snapshot(Snapshot* out) {
       const std::uint64_t remote = cs.remote_frees.get();
       out_class.allocations += b.allocs.read_racy();
       out_class.frees += b.frees.read_racy() + remote;
-      out_class.remote_frees += remote;
+      // Other heaps' blocks kept in this heap's bin were counted in b.frees.
+      out_class.remote_frees += remote + cs.foreign_kept.get();
       out_class.cached_blocks += h.cached_blocks(static_cast<SizeClass>(c));
       out_class.refills += cs.refills.get();
       out_class.flushes += cs.flushes.get();

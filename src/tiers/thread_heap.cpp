@@ -255,6 +255,7 @@ void ThreadHeap::flush(SizeClass c, std::uint32_t keep) {
 
 void ThreadHeap::return_block(void* block) {
   Slab& head = SuperSlab::head_slab(block);
+  if (head.owner != this) return send_home(head.owner, block);
   if (head.size_class == kMosaicClass) return return_to_mosaic(head, block);
   HAKMEM_ASSERT(head.owner == this && head.state == Slab::State::kHead && head.used > 0);
   *static_cast<void**>(block) = head.free_list;
@@ -310,12 +311,30 @@ void ThreadHeap::drain_inbox() {
 }
 
 void ThreadHeap::free_remote(ThreadHeap* owner, void* block, SizeClass c) {
-  classes_[c].remote_frees.inc();
-  remote_pending_ = true;
   if (remote_to_node_ != nullptr) {
     remote_to_node_[owner->node().value].inc();
     remote_bytes_to_node_[owner->node().value].add(block_size(c));
   }
+  ClassState& cs = classes_[c];
+  // Kept while the bin is less than half full: a thread that allocates the
+  // class takes them back out, one that only frees it (a consumer) sends
+  // them home without a flush for every few frees.
+  if (cached_blocks(c) < cs.capacity / 2 && SuperSlab::unit_slab(block).size_class != kMosaicClass &&
+      SuperSlab::of(block)->node() == node_) {
+    cs.foreign_kept.inc();
+    Bin& b = bins[c];
+    *static_cast<void**>(block) = b.head;
+    b.head = block;
+    b.frees.inc();
+    if (b.over_capacity()) flush_overflow(c);
+    return;
+  }
+  cs.remote_frees.inc();
+  send_home(owner, block);
+}
+
+void ThreadHeap::send_home(ThreadHeap* owner, void* block) {
+  remote_pending_ = true;
   const auto slot = (reinterpret_cast<std::uintptr_t>(owner) / alignof(ThreadHeap)) % kRemoteBatchSlots;
   RemoteBatch& batch = remote_batches_[slot];
   if (batch.owner != owner) {
@@ -556,6 +575,9 @@ void ThreadHeap::flush_all() {
   for (unsigned c = 0; c < kClassCount; ++c) {
     if (bins[c].head != nullptr) flush(static_cast<SizeClass>(c), 0);
   }
+  // Other heaps' blocks the bins held go home now, not at a next refill
+  // that an idle heap may never make.
+  if (remote_pending_) flush_remote_batches();
 }
 
 std::size_t ThreadHeap::purge_class_free_pages(SizeClass c) {
@@ -683,7 +705,12 @@ bool ThreadHeap::check_invariants() const {
     std::uint64_t cached = 0;
     for (void* p = bins[c].head; p != nullptr; p = *static_cast<void**>(p)) {
       const Slab& unit = SuperSlab::unit_slab(p);
-      if (unit.owner != this) return false;
+      // Another heap's block (FOREIGN BLOCKS): of this class, on this node.
+      if (unit.owner != this) {
+        if (unit.size_class != c || SuperSlab::of(p)->node() != node_) return false;
+        ++cached;
+        continue;
+      }
       if (unit.size_class == kMosaicClass ? !mosaic_block_live(unit, p) || mosaic_block_class(unit, p) != c
                                           : unit.size_class != c) {
         return false;

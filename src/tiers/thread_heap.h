@@ -37,6 +37,16 @@
 // madvise call and takes no page fault for it. A purge look scans at most
 // kIdlePurgeBlocksPerLook blocks' worth of slabs and resumes at the next.
 //
+// FOREIGN BLOCKS: a thread that frees another heap's block of a slab class
+// keeps it in its own bin when the block's memory is on its node: the block
+// is in this core's cache now (the program just used it), and the thread's
+// next allocation of the class reuses it there, where sending it home costs
+// its owner a cache miss to take it back. The owner's slab still counts it
+// in use. A flush sends foreign blocks home in batches, as any remote free
+// (return_block), so a bin never holds more than its capacity of them, and
+// a heap that goes idle or is trimmed gives them back with its own. Blocks
+// of mosaics, and of other nodes, always go home.
+//
 // MOSAICS (mosaic.h): the one-unit slabs of an idle class with at most a
 // quarter of their blocks live go to the front of its partial list at the
 // purge; when a tiny or mid class needs a new slab, it first cuts blocks
@@ -95,7 +105,8 @@ struct ClassState {
   std::uint8_t quiet_purge_looks = 0;
   SlabList partial;             // slabs with a free block; refills take the front
   SlabList full;                // slabs without one
-  LocalCounter remote_frees;    // blocks of this class this thread freed to other heaps
+  LocalCounter remote_frees;    // blocks of this class this thread sent to other heaps
+  LocalCounter foreign_kept;    // other heaps' blocks this thread freed into its own bin
   LocalCounter refills;
   LocalCounter flushes;
   LocalCounter slabs_carved;
@@ -185,10 +196,12 @@ class ThreadHeap {
   // first violation. For tests and expensive debug checks.
   bool check_invariants() const;
 
-  // Frees `block`, a block of `owner` (another heap), of class c: it joins
-  // this heap's outgoing batch for that owner, which is handed over whole
-  // (one CAS for kRemoteBatchBlocks blocks) when full, or at this heap's next
-  // refill, trim or exit.
+  // Frees `block`, a block of `owner` (another heap), of class c. A block
+  // on this heap's node stays in this thread's bin, to serve its next
+  // allocations (see FOREIGN BLOCKS); others join this heap's outgoing
+  // batch for their owner, which is handed over whole (one CAS for
+  // kRemoteBatchBlocks blocks) when full, or at this heap's next refill,
+  // trim or exit.
   void free_remote(ThreadHeap* owner, void* block, SizeClass c);
   // Hands every outgoing batch to its owner.
   void flush_remote_batches();
@@ -322,6 +335,8 @@ class ThreadHeap {
   static constexpr std::uint64_t kQuietClassShare = 64;
   static constexpr std::uint32_t kRemoteBatchBlocks = 64;
   void hand_over(RemoteBatch& batch);
+  // Puts `block` of `owner` in the outgoing batch for that owner.
+  void send_home(ThreadHeap* owner, void* block);
 
   ClassState classes_[kClassCount];
   RemoteBatch remote_batches_[kRemoteBatchSlots];

@@ -67,9 +67,14 @@ TEST(ThreadHeap, RemoteFreesGoBackToTheOwnerAndAreReused) {
   std::thread([&] {
     for (void* p : blocks) deallocate(p);
     // A thread that only frees gets a heap to batch its remote frees in,
-    // and counts them there.
+    // and counts them there: the blocks its bin keeps and those it sent.
     ASSERT_NE(this_threads_heap(), &g_unattached_heap);
-    EXPECT_EQ(t_heap->class_state(c).remote_frees.get(), 5000u);
+    const ClassState& cs = t_heap->class_state(c);
+    EXPECT_EQ(cs.remote_frees.get() + cs.foreign_kept.get(), 5000u);
+    EXPECT_LE(t_heap->cached_blocks(c), cs.capacity);
+    // A flush sends the bin's foreign blocks home too.
+    t_heap->flush_all();
+    EXPECT_EQ(t_heap->cached_blocks(c), 0u);
   }).join();
   EXPECT_FALSE(owner.inbox_empty());
   // Drain by refilling: exhaust the bin so the next allocation refills.
@@ -79,6 +84,30 @@ TEST(ThreadHeap, RemoteFreesGoBackToTheOwnerAndAreReused) {
   EXPECT_EQ(owner.remote_received.get() - received, 5000u);
   EXPECT_TRUE(owner.check_invariants());
   for (void* p : again) deallocate(p);
+}
+
+TEST(ThreadHeap, AnotherHeapsBlockOnTheSameNodeServesTheThreadThatFreedIt) {
+  ThreadHeap& owner = my_heap();
+  void* p = allocate(200);
+  const std::uint64_t sent_before = owner.remote_received.get();
+  std::thread([&] {
+    deallocate(p);
+    ThreadHeap& h = *t_heap;
+    const SizeClass c = class_of(200);
+    EXPECT_EQ(h.class_state(c).foreign_kept.get(), 1u);
+    EXPECT_EQ(h.cached_blocks(c), 1u);
+    EXPECT_TRUE(owner.inbox_empty());
+    EXPECT_TRUE(h.check_invariants());
+    // The next allocation of the class takes it, still the owner's block.
+    void* q = allocate(200);
+    EXPECT_EQ(q, p);
+    EXPECT_EQ(SuperSlab::unit_slab(q).owner, &owner);
+    deallocate(q);
+    h.flush_all();
+  }).join();
+  owner.drain_inbox();
+  EXPECT_EQ(owner.remote_received.get() - sent_before, 1u);
+  EXPECT_TRUE(owner.check_invariants());
 }
 
 TEST(ThreadHeap, CapacityGrowsWhenHotAndShrinksWhenIdle) {
@@ -180,19 +209,23 @@ TEST(ThreadHeap, ExitedThreadsHeapsAreReusedNotMultiplied) {
 
 TEST(ThreadHeap, RemoteFreesTravelInBatchesUntilHandedOver) {
   ThreadHeap& owner = my_heap();
-  void* a = allocate(32);
-  void* b = allocate(32);
-  std::thread([&] {
-    deallocate(a);
-    deallocate(b);
-    // Still in this thread's outgoing batch: the owner has seen nothing.
-    EXPECT_TRUE(owner.inbox_empty());
-    t_heap->flush_remote_batches();
-    EXPECT_FALSE(owner.inbox_empty());
-  }).join();
+  const SizeClass c = class_of(32);
+  std::vector<void*> blocks;
+  for (int i = 0; i < 40; ++i) blocks.push_back(allocate(32));
   const std::uint64_t received = owner.remote_received.get();
+  std::thread([&] {
+    for (void* p : blocks) deallocate(p);
+    // The bin overflowed and sent its oldest foreign blocks towards their
+    // owner, but fewer than a batch: the owner has seen nothing yet.
+    ThreadHeap& h = *t_heap;
+    EXPECT_LT(h.cached_blocks(c), 40u);
+    EXPECT_TRUE(owner.inbox_empty());
+    h.flush_remote_batches();
+    EXPECT_FALSE(owner.inbox_empty());
+    h.flush_all();
+  }).join();
   owner.drain_inbox();
-  EXPECT_EQ(owner.remote_received.get() - received, 2u);
+  EXPECT_EQ(owner.remote_received.get() - received, 40u);
   EXPECT_TRUE(owner.check_invariants());
 }
 
