@@ -243,24 +243,46 @@ void ThreadHeap::flush(SizeClass c, std::uint32_t keep) {
   void* p = b.head;
   std::uint64_t n = 0;
   while (n < give && p != nullptr) {
-    void* next = *static_cast<void**>(p);
-    return_block(p);
-    p = next;
-    ++n;
+    // Blocks leave and come back to the bin in runs from one slab unit (a
+    // refill hands out a slab's blocks together, a program frees them
+    // together): a run goes back in one splice, its slab looked up once.
+    void* first = p;
+    void* last = p;
+    std::uint32_t run = 1;
+    const std::uintptr_t unit = reinterpret_cast<std::uintptr_t>(p) >> kSlabUnitShift;
+    p = *static_cast<void**>(p);
+    while (n + run < give && p != nullptr && reinterpret_cast<std::uintptr_t>(p) >> kSlabUnitShift == unit) {
+      last = p;
+      p = *static_cast<void**>(p);
+      ++run;
+    }
+    return_run(first, last, run);
+    n += run;
   }
   b.head = p;
   cs.drained.add(n);
   update_free_limit(c);
 }
 
-void ThreadHeap::return_block(void* block) {
-  Slab& head = SuperSlab::head_slab(block);
-  if (head.owner != this) return send_home(head.owner, block);
-  if (head.size_class == kMosaicClass) return return_to_mosaic(head, block);
-  HAKMEM_ASSERT(head.owner == this && head.state == Slab::State::kHead && head.used > 0);
-  *static_cast<void**>(block) = head.free_list;
-  head.free_list = block;
-  --head.used;
+void ThreadHeap::return_run(void* first, void* last, std::uint32_t count) {
+  Slab& head = SuperSlab::head_slab(first);
+  if (head.owner != this || head.size_class == kMosaicClass) {
+    // One block at a time: to their owner's batch, or to their mosaic.
+    for (std::uint32_t i = 0; i < count; ++i) {
+      void* next = *static_cast<void**>(first);
+      if (head.owner != this) {
+        send_home(head.owner, first);
+      } else {
+        return_to_mosaic(head, first);
+      }
+      first = next;
+    }
+    return;
+  }
+  HAKMEM_ASSERT(head.state == Slab::State::kHead && head.used >= count);
+  *static_cast<void**>(last) = head.free_list;
+  head.free_list = first;
+  head.used -= count;
   ClassState& cs = classes_[head.size_class];
   if (head.on_full_list) {
     cs.full.remove(&head);

@@ -43,7 +43,7 @@
 // next allocation of the class reuses it there, where sending it home costs
 // its owner a cache miss to take it back. The owner's slab still counts it
 // in use. A flush sends foreign blocks home in batches, as any remote free
-// (return_block), so a bin never holds more than its capacity of them, and
+// (return_run), so a bin never holds more than its capacity of them, and
 // a heap that goes idle or is trimmed gives them back with its own. Blocks
 // of mosaics, and of other nodes, always go home.
 //
@@ -255,7 +255,10 @@ class ThreadHeap {
  private:
   void take_blocks(SizeClass c, std::uint32_t want);
   void flush(SizeClass c, std::uint32_t keep);
-  void return_block(void* block);
+  // Returns the chain first..last of `count` blocks of one slab unit,
+  // linked through their first words, to their slab (another heap's: to
+  // their owner; a mosaic's: to it).
+  void return_run(void* first, void* last, std::uint32_t count);
   Slab* new_slab(SizeClass c);
   void release_slab(Slab& head);
   // The units of a slab or mosaic just released go back to the SuperSlab's
