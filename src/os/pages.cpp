@@ -3,6 +3,7 @@
 #include "os/pages.h"
 
 #include <sys/mman.h>
+#include <sys/syscall.h>
 
 #include <cerrno>
 #include <fcntl.h>
@@ -108,6 +109,16 @@ bool advise_huge_pages(void* addr, std::size_t bytes) {
 
 bool collapse_huge_pages(void* addr, std::size_t bytes) {
   return counted_madvise(addr, bytes, MADV_COLLAPSE, g_stats.thp_collapses, g_stats.thp_collapse_failures);
+}
+
+long resident_pages(void* addr, std::size_t bytes) {
+  KeepErrno keep;
+  if (bytes > kMaxResidentQuery) bytes = kMaxResidentQuery;
+  unsigned char vec[kMaxResidentQuery / 4096];
+  if (syscall(SYS_mincore, addr, bytes, vec) != 0) return -1;
+  long n = 0;
+  for (std::size_t i = 0; i < (bytes + 4095) / 4096; ++i) n += vec[i] & 1;
+  return n;
 }
 
 bool populate_hugetlb(void* base, std::size_t bytes) {

@@ -79,6 +79,12 @@ bool advise_huge_pages(void* addr, std::size_t bytes);
 // kernel refuses or has no huge page to give (counted either way).
 bool collapse_huge_pages(void* addr, std::size_t bytes);
 
+// Pages of the range [addr, addr + bytes) resident now (mincore), counted
+// in 4 KiB pages, at most kMaxResidentQuery bytes; -1 if the range is not
+// mapped (ENOMEM) or the call failed.
+inline constexpr std::size_t kMaxResidentQuery = std::size_t{2} << 20;
+long resident_pages(void* addr, std::size_t bytes);
+
 // Populates a hugetlb region, so that a later touch cannot fault for want of
 // a huge page. Returns false if the pool (or the bound node's pool) is short.
 bool populate_hugetlb(void* base, std::size_t bytes);

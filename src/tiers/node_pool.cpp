@@ -9,6 +9,7 @@
 #include "os/meta_arena.h"
 #include "os/pages.h"
 #include "tiers/chunk_map.h"
+#include "tiers/deferred_collapse.h"
 
 namespace hakmem::tiers {
 
@@ -104,6 +105,14 @@ void collapse_if_dense(SuperSlab& ss) {
     return;
   }
   if (mid_units > kMaxMidUnitsToCollapse) {
+    ss.note_collapse(false);
+    return;
+  }
+  // A thread of the process's own does it when there is one: the collapse
+  // copies 2 MiB, off the allocating thread's path there.
+  // Its backing then stays as mapped: nothing reads it but the statistics
+  // of mappings, and the worker's collapses are counted in the OS stats.
+  if (collapse_worker_present() && defer_collapse(&ss)) {
     ss.note_collapse(false);
     return;
   }
