@@ -411,12 +411,11 @@ void ThreadHeap::release_slab(Slab& head) {
   cs.partial.remove(&head);
   cs.slabs_released.inc();
   SuperSlab* ss = SuperSlab::of(&head);
-  const unsigned units = head.unit_count;
   ss->release_slab(head);
-  return_units(*ss, units);
+  return_units(*ss);
 }
 
-void ThreadHeap::return_units(SuperSlab& ss, unsigned units) {
+void ThreadHeap::return_units(SuperSlab& ss) {
   if (ss.all_units_free()) {
     room_.remove(&ss);
     superslabs_returned.inc();
@@ -588,9 +587,8 @@ void ThreadHeap::release_mosaic(Slab& head) {
   maps_.give(head.mosaic);
   mosaics_released.inc();
   SuperSlab& ss = *SuperSlab::of(&head);
-  const unsigned units = head.unit_count;
   ss.release_slab(head);
-  return_units(ss, units);
+  return_units(ss);
 }
 
 void ThreadHeap::flush_all() {

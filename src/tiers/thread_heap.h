@@ -261,10 +261,9 @@ class ThreadHeap {
   void return_run(void* first, void* last, std::uint32_t count);
   Slab* new_slab(SizeClass c);
   void release_slab(Slab& head);
-  // The units of a slab or mosaic just released go back to the SuperSlab's
-  // free set; a wholly free SuperSlab goes back to its node pool.
-  // `units` were just released there (by a slab or a mosaic).
-  void return_units(SuperSlab& ss, unsigned units);
+  // After a slab or mosaic of ss was released into its free set: a wholly
+  // free SuperSlab goes back to its node pool, others stay in the room index.
+  void return_units(SuperSlab& ss);
   // At a purge look: free units left unused across kQuietPurgeLooks purge
   // looks are purged (SuperSlab::take_units_free_across_looks). A heap
   // keeps the rest with their pages: a program that drops a large
