@@ -10,6 +10,7 @@
 namespace hakmem {
 
 enum class LockRank : std::uint8_t {
+  kControlPublish = 0,  // one publisher of the control block's figures (src/control/publish.cpp)
   kExitHeap = 1,      // the heap of threads past their exit hook (tiers/heap_registry.cpp)
   kHeapRegistry = 2,  // the list of thread heaps and the pool of idle ones
   kNodePool = 3,      // one per NUMA node: its free SuperSlabs
