@@ -46,6 +46,7 @@ const KnobSpec kKnobs[] = {
      [] { return static_cast<std::uint64_t>(opts().service); }, nullptr},
 };
 constexpr std::uint32_t kKnobCount = sizeof(kKnobs) / sizeof(kKnobs[0]);
+static_assert(kKnobCount <= kMaxKnobs);
 
 const KnobSpec* find(const char* name) {
   if (name == nullptr) return nullptr;

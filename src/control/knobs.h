@@ -14,6 +14,8 @@
 
 namespace hakmem::control {
 
+// The table is fixed at compile time; callers may size a stack copy by this.
+inline constexpr std::uint32_t kMaxKnobs = 16;
 std::uint32_t knob_count();
 
 enum class KnobResult : std::uint8_t { kOk, kUnknown, kStartupOnly, kOutOfRange };

@@ -296,7 +296,9 @@ struct TopHeaps {
   }
 };
 
-void fill_summary(const tiers::Snapshot& s, L::Summary* out) {
+}  // namespace
+
+static void fill_summary(const tiers::Snapshot& s, L::Summary* out) {
   L::Summary& m = *out;
   m = L::Summary{};
   std::uint64_t small_in_use = 0;
@@ -351,7 +353,12 @@ void fill_summary(const tiers::Snapshot& s, L::Summary* out) {
   m.flush_epoch_answered = c.flush_epoch;
 }
 
-}  // namespace
+void gather_summary(L::Summary* out) {
+  tiers::Snapshot s;
+  tiers::take_snapshot(&s);
+  fill_summary(s, out);
+  out->rss_bytes = rss_bytes();
+}
 
 void publish_figures() {
   void* base = block_base();

@@ -44,6 +44,10 @@ T* section(void* base, layout::SectionId id) {
   return static_cast<T*>(section_address(base, id));
 }
 
+// The summary's figures now (the waterfall), whether or not there is a
+// block: for hkm_ctl_get and hkm_report_json. Walks the heap registry.
+void gather_summary(layout::Summary* out);
+
 // The schema, for tests and hkm_report_json: every field of every section.
 const layout::FieldDesc* field_schema(std::uint32_t* count);
 
