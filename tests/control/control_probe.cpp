@@ -7,6 +7,7 @@
 //   huge MIB    allocates MIB MiB in 8 MiB blocks, touches them, frees them
 //   fork        waits for its block, forks; the child reports whether it
 //               maps or holds the parent's block, then waits for its own
+//   exec        waits for its block, then execs `huge 16` under the same pid
 //   exit        returns at once (a short-lived process)
 #include <fcntl.h>
 #include <sys/wait.h>
@@ -121,6 +122,14 @@ int main(int argc, char** argv) {
   if (argc < 2) return 2;
   if (std::strcmp(argv[1], "huge") == 0 && argc == 3) return run_huge(std::atol(argv[2]));
   if (std::strcmp(argv[1], "fork") == 0) return run_fork();
+  if (std::strcmp(argv[1], "exec") == 0) {
+    if (!poke_until_block(static_cast<int>(getpid()))) return 1;
+    char huge[] = "huge";
+    char mib[] = "16";
+    char* args[] = {argv[0], huge, mib, nullptr};
+    execv("/proc/self/exe", args);
+    return 1;
+  }
   if (std::strcmp(argv[1], "exit") == 0) return 0;
   return 2;
 }

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -16,6 +17,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <thread>
 #include <vector>
@@ -383,6 +385,41 @@ TEST_F(ControlProcess, ForkChildNeverTouchesTheParentsBlockAndGetsItsOwn) {
   EXPECT_NE(p.output.find("child_block_removed=1"), std::string::npos) << p.output;
   EXPECT_TRUE(wait_for_file(block_path(dir_, p.pid), 100)) << "the parent keeps its block";
   EXPECT_EQ(p.finish(), 0);
+}
+
+TEST_F(ControlProcess, ExecUnderTheSamePidTakesOverTheStaleName) {
+  Probe p({probe_path(), "exec"}, env({"HAKMEM_CONTROL_DELAY_MS=0"}));
+  ASSERT_TRUE(p.wait_ready()) << p.output;
+  const std::string path = block_path(dir_, p.pid);
+  ASSERT_TRUE(wait_for_file(path, 2000));
+  // The new image maps the name: it made its own block there.
+  std::ifstream maps("/proc/" + std::to_string(p.pid) + "/maps");
+  const std::string all((std::istreambuf_iterator<char>(maps)), std::istreambuf_iterator<char>());
+  EXPECT_NE(all.find(path), std::string::npos);
+  Attached a(path);
+  ASSERT_NE(a.base, nullptr);
+  L::Request req{};
+  req.opcode = static_cast<std::uint32_t>(L::Opcode::kPing);
+  L::Response resp{};
+  ASSERT_TRUE(a.command(req, &resp));
+  EXPECT_EQ(static_cast<L::Status>(resp.status), L::Status::kOk);
+  EXPECT_EQ(p.finish(), 0);
+  EXPECT_NE(access(path.c_str(), F_OK), 0);
+}
+
+TEST_F(ControlProcess, KilledProcessLeavesAStaleBlockWhoseLockIsFree) {
+  Probe p({probe_path(), "huge", "16"}, env({"HAKMEM_CONTROL_DELAY_MS=0"}));
+  ASSERT_TRUE(p.wait_ready());
+  const std::string path = block_path(dir_, p.pid);
+  ASSERT_TRUE(wait_for_file(path, 2000));
+  const int fd = open(path.c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  EXPECT_NE(flock(fd, LOCK_EX | LOCK_NB), 0) << "a live process holds its block's lock";
+  kill(p.pid, SIGKILL);
+  p.finish();
+  EXPECT_EQ(access(path.c_str(), F_OK), 0) << "kill -9 leaves the file for hkmctl gc";
+  EXPECT_EQ(flock(fd, LOCK_EX | LOCK_NB), 0) << "and its lock is free: stale";
+  close(fd);
 }
 
 TEST_F(ControlProcess, NonTmpfsDirectoryAndControlOffMakeNoBlock) {
