@@ -371,11 +371,16 @@ void publish_figures() {
   fill_summary(s, &summary);
   summary.rss_bytes = rss_bytes();
   TopHeaps top;
+  // Idle heaps are flushed by the service itself: only running threads
+  // can lag behind an epoch.
+  std::uint64_t answered = summary.flush_epoch;
   tiers::for_each_heap([&](const tiers::ThreadHeap& h) {
     if (h.state() != tiers::ThreadHeap::State::kActive && h.state() != tiers::ThreadHeap::State::kIdle) return;
     L::ThreadFigures t{};
     t.node = h.node().value;
     t.state = h.state() == tiers::ThreadHeap::State::kActive ? L::kThreadActive : L::kThreadIdle;
+    t.flush_epoch_answered = h.flush_epoch_answered();
+    if (t.state == L::kThreadActive && h.flush_epoch_answered() < answered) answered = h.flush_epoch_answered();
     for (unsigned c = 0; c < tiers::kClassCount; ++c) {
       t.allocations += h.bins[c].allocs.read_racy();
       t.frees += h.bins[c].frees.read_racy();
@@ -384,6 +389,7 @@ void publish_figures() {
     top.offer(t);
   });
   summary.threads_listed = top.count;
+  summary.flush_epoch_answered = answered;
 
   g_publish_lock.lock();
   if (summary.bytes_in_use > g_peak_in_use) g_peak_in_use = summary.bytes_in_use;

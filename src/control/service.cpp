@@ -27,6 +27,7 @@
 #include "tiers/heap_registry.h"
 #include "tiers/huge.h"
 #include "tiers/node_pool.h"
+#include "tiers/slow_path_hook.h"
 #include "tiers/stats.h"
 
 namespace hakmem::control {
@@ -260,8 +261,11 @@ void execute_request(const L::Request& req, L::Response* out) {
     case L::Opcode::kSnapshot: break;  // published below, as after every command
     case L::Opcode::kTrim: status = do_trim(req, out); break;
     case L::Opcode::kFlush:
-      g_counters.flush_epoch.fetch_add(1, std::memory_order_relaxed);
-      out->value = tiers::collect_idle_heaps(true);
+      // Running threads flush on their next slow path; idle heaps (no
+      // thread to answer) are taken here.
+      g_counters.flush_epoch.store(tiers::g_flush_epoch.fetch_add(1, std::memory_order_relaxed) + 1,
+                                   std::memory_order_relaxed);
+      tiers::collect_idle_heaps(true);
       break;
     case L::Opcode::kSetKnob: status = do_set(req, out); break;
     case L::Opcode::kResetPeaks: reset_peaks(); break;

@@ -190,6 +190,7 @@ void* move_block(void* p, std::size_t old_usable, std::size_t n) {
 }  // namespace
 
 constinit std::atomic<SlowPathHook> g_slow_path_hook{nullptr};
+constinit std::atomic<std::uint64_t> g_flush_epoch{0};
 
 void* allocate_slow(std::size_t n) noexcept {
   run_slow_path_hook();

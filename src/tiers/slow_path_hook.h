@@ -9,6 +9,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 
 namespace hakmem::tiers {
 
@@ -18,6 +19,12 @@ using SlowPathHook = void (*)();
 // itself once it has nothing left to do, so that later slow paths pay one
 // relaxed load.
 extern constinit std::atomic<SlowPathHook> g_slow_path_hook;
+
+// Thread-cache flushes asked for from outside (hkmctl flush): each heap
+// answers on its next slow event (ThreadHeap::note_slow_event) by flushing
+// its whole cache, and records the epoch it answered. Incremented by the
+// control service; read with one relaxed load per slow event.
+extern constinit std::atomic<std::uint64_t> g_flush_epoch;
 
 inline void run_slow_path_hook() {
   const SlowPathHook hook = g_slow_path_hook.load(std::memory_order_relaxed);
