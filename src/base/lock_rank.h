@@ -17,6 +17,7 @@ enum class LockRank : std::uint8_t {
   kHugeCache = 4,     // huge blocks: the registry of live ones and the reuse cache
   kChunkMap = 5,      // installing leaves of the address-space map
   kMetaArena = 6,     // the internal metadata arena (leaf: takes nothing else)
+  kPurgeRing = 7,     // the io_uring of batched purges (src/os/purge_batch.cpp; leaf)
 };
 
 }  // namespace hakmem

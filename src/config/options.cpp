@@ -32,6 +32,7 @@ enum OptionId {
   kControlDelay,
   kService,
   kServiceInterval,
+  kUring,
   kOptionCount
 };
 
@@ -47,6 +48,7 @@ constinit OptionInfo g_info[kOptionCount] = {
     {"HAKMEM_CONTROL_DELAY_MS", "an integer from 0 to 3600000", "1000"},
     {"HAKMEM_SERVICE", "off|on|auto", "auto"},
     {"HAKMEM_SERVICE_INTERVAL_MS", "an integer from 10 to 3600000", "1000"},
+    {"HAKMEM_URING", "0|1", "1"},
 };
 
 constexpr std::uint64_t kMaxPurgeDelayMs = 3600u * 1000u;
@@ -146,6 +148,7 @@ void init_options(EnvLookup lookup) {
   o.control_delay_ms = 1000;
   o.service = ServiceMode::kAuto;
   o.service_interval_ms.store(1000, std::memory_order_relaxed);
+  o.uring = true;
 
   apply(lookup, kHugePages, [&](std::string_view v) { return parse_huge_pages(v, &o.huge_pages); });
   apply(lookup, kStats, [&](std::string_view v) { return parse_bool(v, &o.print_stats_at_exit); });
@@ -173,6 +176,7 @@ void init_options(EnvLookup lookup) {
     o.service_interval_ms.store(ms, std::memory_order_relaxed);
     return true;
   });
+  apply(lookup, kUring, [&](std::string_view v) { return parse_bool(v, &o.uring); });
   // HAKMEM_NODE=N is bind:N and wins over HAKMEM_NUMA. Whether the nodes
   // exist and may be used is for the numa layer to say (numa/placement.h).
   o.numa_given = false;

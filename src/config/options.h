@@ -47,6 +47,8 @@ struct Options {
   // (runtime, HAKMEM_SERVICE_INTERVAL_MS).
   ServiceMode service = ServiceMode::kAuto;
   std::atomic<std::uint64_t> service_interval_ms{1000};
+  // HAKMEM_URING: whether batched purges may use io_uring (os/purge_batch.h).
+  bool uring = true;
 };
 
 const Options& options();

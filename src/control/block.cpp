@@ -23,6 +23,7 @@
 #include "control/publish.h"
 #include "control/service.h"
 #include "os/clock.h"
+#include "os/purge_batch.h"
 #include "tiers/heap_registry.h"
 #include "tiers/slow_path_hook.h"
 
@@ -156,6 +157,7 @@ bool make_block(const config::Options& o) {
 
 void create_now() {
   const config::Options& o = config::options();
+  os::set_purge_uring_allowed(o.uring);
   const bool have_block = make_block(o);
   // auto: a thread only where a block can command it; on: for the timed
   // purges even without one.

@@ -16,6 +16,7 @@
 #include "control/rss.h"
 #include "numa/topology.h"
 #include "os/pages.h"
+#include "os/purge_batch.h"
 #include "os/small_file.h"
 #include "control/service.h"
 #include "tiers/heap_registry.h"
@@ -343,8 +344,9 @@ static void fill_summary(const tiers::Snapshot& s, L::Summary* out) {
   m.thp_collapses = s.thp_collapses;
   m.thp_collapse_failures = s.thp_collapse_failures;
   const ServiceCounters c = service_counters();
-  m.uring_madvise_ranges = c.uring_madvise_ranges;
-  m.uring_submit_calls = c.uring_submit_calls;
+  const os::PurgeBatchStats b = os::purge_batch_stats();
+  m.uring_madvise_ranges = b.uring_ranges;
+  m.uring_submit_calls = b.uring_submits;
   m.service_wakeups = c.wakeups;
   m.service_timed_purges = c.timed_purges;
   m.commands_served = c.commands_served;

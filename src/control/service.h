@@ -21,8 +21,6 @@ struct ServiceCounters {
   std::uint64_t commands_served = 0;
   std::uint64_t commands_refused = 0;  // error statuses
   std::uint64_t flush_epoch = 0;
-  std::uint64_t uring_madvise_ranges = 0;
-  std::uint64_t uring_submit_calls = 0;
 };
 ServiceCounters service_counters();
 
