@@ -135,6 +135,23 @@ int hkm_node_distance(int from, int to);
  * for a node the machine does not have. */
 int hkm_node_has_cpu(int node, int cpu);
 
+/* Settings and figures by name: the names hkmctl's get and set use (the
+ * knobs "purge_delay" and "service_interval", in milliseconds, may change
+ * at run time; "huge_pages", "control", "control_delay" and "service" are
+ * start-up settings, read from their HAKMEM_* variables; any field of the
+ * summary, such as "bytes_in_use" or "rss_bytes", may be read). Both
+ * return 0, or an errno value: ENOENT for a name hakmem does not know,
+ * EPERM for setting a start-up setting, ERANGE for a value outside the
+ * knob's range, EINVAL for a null argument. */
+int hkm_ctl_get(const char* name, uint64_t* value);
+int hkm_ctl_set(const char* name, uint64_t value);
+
+/* The summary and the knobs as one JSON object with the keys hkmctl --json
+ * uses and raw integers. Writes at most size bytes, NUL included (nothing
+ * when size is 0) and returns the length of the whole report, as snprintf
+ * does: call again with a larger buffer when the result is >= size. */
+size_t hkm_report_json(char* buf, size_t size);
+
 #ifdef __cplusplus
 }
 #endif

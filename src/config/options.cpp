@@ -1,6 +1,7 @@
 #include "config/options.h"
 
 #include <cstdlib>
+#include <cstring>
 
 #include "base/format.h"
 
@@ -19,7 +20,21 @@ struct OptionInfo {
   const char* raw = nullptr;  // the environment's text, if any
 };
 
-enum OptionId { kHugePages, kStats, kVerbose, kPurgeDelay, kNuma, kNode, kOptionCount };
+enum OptionId {
+  kHugePages,
+  kStats,
+  kVerbose,
+  kPurgeDelay,
+  kNuma,
+  kNode,
+  kControl,
+  kControlDir,
+  kControlDelay,
+  kService,
+  kServiceInterval,
+  kUring,
+  kOptionCount
+};
 
 constinit OptionInfo g_info[kOptionCount] = {
     {"HAKMEM_HUGEPAGES", "auto|hugetlb|thp|off", "auto"},
@@ -28,9 +43,20 @@ constinit OptionInfo g_info[kOptionCount] = {
     {"HAKMEM_PURGE_DELAY_MS", "an integer from 0 to 3600000", "1000"},
     {"HAKMEM_NUMA", "local|interleave|bind:LIST|off, LIST like 0,2-3", "local"},
     {"HAKMEM_NODE", "a node number", "none"},
+    {"HAKMEM_CONTROL", "off|on|group", "on"},
+    {"HAKMEM_CONTROL_DIR", "an absolute directory path", "/dev/shm"},
+    {"HAKMEM_CONTROL_DELAY_MS", "an integer from 0 to 3600000", "1000"},
+    {"HAKMEM_SERVICE", "off|on|auto", "auto"},
+    {"HAKMEM_SERVICE_INTERVAL_MS", "an integer from 10 to 3600000", "1000"},
+    {"HAKMEM_URING", "0|1", "1"},
 };
 
 constexpr std::uint64_t kMaxPurgeDelayMs = 3600u * 1000u;
+constexpr std::uint64_t kMaxControlDelayMs = 3600u * 1000u;
+constexpr std::uint64_t kMinServiceIntervalMs = 10;
+constexpr std::uint64_t kMaxServiceIntervalMs = 3600u * 1000u;
+// A path that, with "/hakmem.<uid>.<pid>", still fits a fixed buffer.
+constexpr std::size_t kMaxControlDirBytes = 200;
 
 void warn_invalid(const OptionInfo& info, const char* value) {
   Formatter f;
@@ -96,6 +122,20 @@ bool parse_huge_pages(std::string_view text, os::HugePagePolicy* out) {
   return false;
 }
 
+bool parse_control(std::string_view text, ControlMode* out) {
+  if (text == "off" || text == "0") { *out = ControlMode::kOff; return true; }
+  if (text == "on" || text == "1") { *out = ControlMode::kOn; return true; }
+  if (text == "group") { *out = ControlMode::kGroup; return true; }
+  return false;
+}
+
+bool parse_service(std::string_view text, ServiceMode* out) {
+  if (text == "off" || text == "0") { *out = ServiceMode::kOff; return true; }
+  if (text == "on" || text == "1") { *out = ServiceMode::kOn; return true; }
+  if (text == "auto") { *out = ServiceMode::kAuto; return true; }
+  return false;
+}
+
 void init_options(EnvLookup lookup) {
   if (lookup == nullptr) lookup = [](const char* name) -> const char* { return std::getenv(name); };
   Options& o = g_options;
@@ -103,6 +143,12 @@ void init_options(EnvLookup lookup) {
   o.print_stats_at_exit = false;
   o.verbose = false;
   o.purge_delay_ms.store(1000, std::memory_order_relaxed);
+  o.control = ControlMode::kOn;
+  o.control_dir = "/dev/shm";
+  o.control_delay_ms = 1000;
+  o.service = ServiceMode::kAuto;
+  o.service_interval_ms.store(1000, std::memory_order_relaxed);
+  o.uring = true;
 
   apply(lookup, kHugePages, [&](std::string_view v) { return parse_huge_pages(v, &o.huge_pages); });
   apply(lookup, kStats, [&](std::string_view v) { return parse_bool(v, &o.print_stats_at_exit); });
@@ -113,6 +159,24 @@ void init_options(EnvLookup lookup) {
     o.purge_delay_ms.store(ms, std::memory_order_relaxed);
     return true;
   });
+  apply(lookup, kControl, [&](std::string_view v) { return parse_control(v, &o.control); });
+  apply(lookup, kControlDir, [&](std::string_view v) {
+    // The raw value (environ's own, NUL-terminated): trimmed text must be it.
+    if (v.empty() || v.front() != '/' || v.size() > kMaxControlDirBytes || v.size() != std::strlen(g_info[kControlDir].raw)) {
+      return false;
+    }
+    o.control_dir = g_info[kControlDir].raw;
+    return true;
+  });
+  apply(lookup, kControlDelay, [&](std::string_view v) { return parse_uint(v, kMaxControlDelayMs, &o.control_delay_ms); });
+  apply(lookup, kService, [&](std::string_view v) { return parse_service(v, &o.service); });
+  apply(lookup, kServiceInterval, [&](std::string_view v) {
+    std::uint64_t ms = 0;
+    if (!parse_uint(v, kMaxServiceIntervalMs, &ms) || ms < kMinServiceIntervalMs) return false;
+    o.service_interval_ms.store(ms, std::memory_order_relaxed);
+    return true;
+  });
+  apply(lookup, kUring, [&](std::string_view v) { return parse_bool(v, &o.uring); });
   // HAKMEM_NODE=N is bind:N and wins over HAKMEM_NUMA. Whether the nodes
   // exist and may be used is for the numa layer to say (numa/placement.h).
   o.numa_given = false;

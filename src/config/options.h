@@ -16,6 +16,9 @@
 
 namespace hakmem::config {
 
+enum class ControlMode : std::uint8_t { kOff, kOn, kGroup };
+enum class ServiceMode : std::uint8_t { kOff, kOn, kAuto };
+
 enum class Source : std::uint8_t { kDefault, kEnvironment, kInvalid };
 
 struct Options {
@@ -32,6 +35,20 @@ struct Options {
   numa::PlacementRequest numa;
   const char* numa_variable = "HAKMEM_NUMA";
   const char* numa_raw = nullptr;
+  // The control block (src/control/block.h): HAKMEM_CONTROL=off|on|group
+  // (group: mode 0640, a monitoring group may read), the directory
+  // (HAKMEM_CONTROL_DIR, default /dev/shm) and how long the process must
+  // have lived before it gets one (HAKMEM_CONTROL_DELAY_MS). Start-up only.
+  ControlMode control = ControlMode::kOn;
+  const char* control_dir = "/dev/shm";
+  std::uint64_t control_delay_ms = 1000;
+  // The service thread (src/control/service.h): HAKMEM_SERVICE=on|off|auto
+  // (auto: on once the block exists; start-up only) and its wake-up interval
+  // (runtime, HAKMEM_SERVICE_INTERVAL_MS).
+  ServiceMode service = ServiceMode::kAuto;
+  std::atomic<std::uint64_t> service_interval_ms{1000};
+  // HAKMEM_URING: whether batched purges may use io_uring (os/purge_batch.h).
+  bool uring = true;
 };
 
 const Options& options();
@@ -47,6 +64,8 @@ void init_options(EnvLookup lookup);
 bool parse_bool(std::string_view text, bool* out);
 bool parse_uint(std::string_view text, std::uint64_t max, std::uint64_t* out);
 bool parse_huge_pages(std::string_view text, os::HugePagePolicy* out);
+bool parse_control(std::string_view text, ControlMode* out);
+bool parse_service(std::string_view text, ServiceMode* out);
 
 // One line per variable: name, value, where it came from. For HAKMEM_VERBOSE.
 void print_options();

@@ -9,6 +9,7 @@
 
 #include "base/attributes.h"
 #include "base/build_config.h"
+#include "control/report_json.h"
 #include "numa/machine_topology.h"
 #include "numa/placement.h"
 #include "preload/c_api.h"
@@ -145,6 +146,21 @@ HAKMEM_EXPORT void hkm_stats_print(int fd) {
   tiers::Snapshot s;
   tiers::take_snapshot(&s);
   tiers::print_snapshot(s, fd);
+}
+
+HAKMEM_EXPORT int hkm_ctl_get(const char* name, uint64_t* value) {
+  tiers::ensure_initialized();
+  return control::ctl_get(name, value);
+}
+
+HAKMEM_EXPORT int hkm_ctl_set(const char* name, uint64_t value) {
+  tiers::ensure_initialized();
+  return control::ctl_set(name, value);
+}
+
+HAKMEM_EXPORT size_t hkm_report_json(char* buf, size_t size) {
+  tiers::ensure_initialized();
+  return control::report_json(buf, size);
 }
 
 }  // extern "C"

@@ -16,6 +16,8 @@
 
 #include "base/attributes.h"
 #include "config/options.h"
+#include "control/block.h"
+#include "os/clock.h"
 #include "tiers/heap_registry.h"
 #include "tiers/stats.h"
 
@@ -34,7 +36,10 @@ void fork_prepare() {
   tiers::prepare_fork();
 }
 void fork_parent() { tiers::after_fork_parent(); }
-void fork_child() { tiers::after_fork_child(); }
+void fork_child() {
+  tiers::after_fork_child();
+  control::block_after_fork_child(os::monotonic_ms());
+}
 
 // Where the report at exit goes: a copy of stderr taken at start-up, since
 // many programs (GNU coreutils among them) close stderr before they exit.
@@ -58,11 +63,15 @@ __attribute__((constructor(101))) void install_process_hooks() {
     g_report_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
   }
   pthread_atfork(fork_prepare, fork_parent, fork_child);
+  // The control block comes later, from a slow path, once the process has
+  // lived HAKMEM_CONTROL_DELAY_MS (control/block.h): here, only the clock.
+  control::arm_block(os::monotonic_ms());
 }
 
 // Runs after main's atexit handlers and after the destructors of every
 // library loaded after us, so the report includes them.
 __attribute__((destructor(101))) void report_at_exit() {
+  control::remove_block_at_exit();
   if (!g_report_at_exit) return;
   tiers::Snapshot s;
   tiers::take_snapshot(&s);

@@ -16,6 +16,7 @@
 #include "tiers/mosaic.h"
 #include "tiers/node_pool.h"
 #include "tiers/slab_pages.h"
+#include "tiers/slow_path_hook.h"
 #include "tiers/stats.h"
 
 namespace hakmem::tiers {
@@ -188,7 +189,11 @@ void* move_block(void* p, std::size_t old_usable, std::size_t n) {
 
 }  // namespace
 
+constinit std::atomic<SlowPathHook> g_slow_path_hook{nullptr};
+constinit std::atomic<std::uint64_t> g_flush_epoch{0};
+
 void* allocate_slow(std::size_t n) noexcept {
+  run_slow_path_hook();
   if (n > kMaxSlabBlock) {
     void* p = huge_allocate(n, kMinAlignment, false);
     return p != nullptr ? p : fail_enomem();
@@ -201,6 +206,7 @@ void* allocate_slow(std::size_t n) noexcept {
 }
 
 void deallocate_slow(void* p, ChunkKind kind) noexcept {
+  run_slow_path_hook();
   switch (kind) {
     case ChunkKind::kSuperSlab:
       free_small(p);

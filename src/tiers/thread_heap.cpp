@@ -17,6 +17,7 @@
 #include "tiers/allocator.h"
 #include "tiers/node_pool.h"
 #include "tiers/slab_pages.h"
+#include "tiers/slow_path_hook.h"
 
 namespace hakmem::tiers {
 
@@ -82,7 +83,15 @@ void ThreadHeap::set_capacity(SizeClass c, std::uint32_t capacity) {
 }
 
 void ThreadHeap::note_slow_event() {
+  const std::uint64_t epoch = g_flush_epoch.load(std::memory_order_relaxed);
+  if (HAKMEM_UNLIKELY(epoch != flush_epoch_answered_.load(std::memory_order_relaxed))) answer_flush_epoch(epoch);
   if (++slow_events_ % kGcEvents == 0) collect_idle_bins();
+}
+
+void ThreadHeap::answer_flush_epoch(std::uint64_t epoch) {
+  if (remote_pending_) flush_remote_batches();
+  flush_all();
+  flush_epoch_answered_.store(epoch, std::memory_order_relaxed);
 }
 
 void ThreadHeap::collect_idle_bins() {

@@ -178,6 +178,7 @@ class ThreadHeap {
   HAKMEM_SLOW_PATH void flush_overflow(SizeClass c);
   // Returns every block of every bin to its slab.
   void flush_all();
+  std::uint64_t flush_epoch_answered() const { return flush_epoch_answered_.load(std::memory_order_relaxed); }
   // An aligned allocation of class c met a block off its natural alignment
   // (mosaic.h): mosaics cut the class at that alignment from now on.
   void keep_mosaic_alignment(SizeClass c) { classes_[c].mosaic_blocks_aligned = true; }
@@ -302,6 +303,7 @@ class ThreadHeap {
   void release_mosaic(Slab& head);
   void update_free_limit(SizeClass c);
   void note_slow_event();
+  HAKMEM_SLOW_PATH void answer_flush_epoch(std::uint64_t epoch);
   void collect_idle_bins();
   // Purges an idle class's mostly free slabs, within a budget of blocks a
   // look; true once its whole partial list is done.
@@ -351,6 +353,9 @@ class ThreadHeap {
   bool collected_ = false;
   bool remote_pending_ = false;  // some remote batch may hold blocks
   std::uint32_t slow_events_ = 0;
+  // The last g_flush_epoch this heap answered (slow_path_hook.h). Written by
+  // the owner, read by the control service's publication.
+  std::atomic<std::uint64_t> flush_epoch_answered_{0};
   std::uint64_t last_purge_look_ms_ = 0;  // os::monotonic_ms() at the last purge look
   // Per budget group: sum over its classes of capacity x block size.
   std::size_t capacity_bytes_[kBudgetGroups] = {};

@@ -112,5 +112,41 @@ TEST(OptionParsers, HugePages) {
   EXPECT_FALSE(parse_huge_pages("HUGETLB", &p));
 }
 
+TEST_F(OptionsTest, ControlAndServiceSettings) {
+  g_env = {{"HAKMEM_CONTROL", "group"}, {"HAKMEM_CONTROL_DIR", "/run/hkm"}, {"HAKMEM_CONTROL_DELAY_MS", "0"},
+           {"HAKMEM_SERVICE", "off"}, {"HAKMEM_SERVICE_INTERVAL_MS", "50"}};
+  testing::internal::CaptureStderr();
+  init_options(fake_lookup);
+  EXPECT_EQ(testing::internal::GetCapturedStderr(), "");
+  EXPECT_EQ(options().control, ControlMode::kGroup);
+  EXPECT_STREQ(options().control_dir, "/run/hkm");
+  EXPECT_EQ(options().control_delay_ms, 0u);
+  EXPECT_EQ(options().service, ServiceMode::kOff);
+  EXPECT_EQ(options().service_interval_ms.load(), 50u);
+  g_env.clear();
+  init_options(fake_lookup);
+  EXPECT_EQ(options().control, ControlMode::kOn);
+  EXPECT_STREQ(options().control_dir, "/dev/shm");
+  EXPECT_EQ(options().control_delay_ms, 1000u);
+  EXPECT_EQ(options().service, ServiceMode::kAuto);
+  EXPECT_EQ(options().service_interval_ms.load(), 1000u);
+}
+
+TEST_F(OptionsTest, BadControlValuesGetOneLineEach) {
+  g_env = {{"HAKMEM_CONTROL", "maybe"}, {"HAKMEM_CONTROL_DIR", "relative/dir"},
+           {"HAKMEM_SERVICE_INTERVAL_MS", "5"}};
+  testing::internal::CaptureStderr();
+  init_options(fake_lookup);
+  EXPECT_EQ(testing::internal::GetCapturedStderr(),
+            "hakmem: HAKMEM_CONTROL='maybe' is not valid (expected off|on|group); using on\n"
+            "hakmem: HAKMEM_CONTROL_DIR='relative/dir' is not valid (expected an absolute directory path); "
+            "using /dev/shm\n"
+            "hakmem: HAKMEM_SERVICE_INTERVAL_MS='5' is not valid (expected an integer from 10 to 3600000); "
+            "using 1000\n");
+  EXPECT_EQ(options().control, ControlMode::kOn);
+  EXPECT_STREQ(options().control_dir, "/dev/shm");
+  EXPECT_EQ(options().service_interval_ms.load(), 1000u);
+}
+
 }  // namespace
 }  // namespace hakmem::config

@@ -10,6 +10,7 @@
 
 #include "tiers/allocator.h"
 #include "tiers/heap_registry.h"
+#include "tiers/slow_path_hook.h"
 
 namespace hakmem::tiers {
 namespace {
@@ -136,6 +137,26 @@ TEST(ThreadHeap, CapacityGrowsWhenHotAndShrinksWhenIdle) {
     EXPECT_EQ(h.cached_blocks(hot), 0u);
     EXPECT_LT(h.class_state(hot).capacity, grown);
     EXPECT_GT(h.class_state(other).refills.get(), ThreadHeap::kGcEvents);
+    EXPECT_TRUE(h.check_invariants());
+  }).join();
+}
+
+TEST(ThreadHeap, AFlushEpochIsAnsweredOnTheNextSlowEventByFlushingTheWholeCache) {
+  std::thread([] {
+    ThreadHeap& h = my_heap();
+    const SizeClass cached = class_of(64);
+    std::vector<void*> v;
+    for (int i = 0; i < 500; ++i) v.push_back(allocate(64));
+    for (void* p : v) deallocate(p);
+    v.clear();
+    ASSERT_GT(h.cached_blocks(cached), 0u);
+    const std::uint64_t epoch = g_flush_epoch.fetch_add(1) + 1;
+    EXPECT_NE(h.flush_epoch_answered(), epoch);
+    // Another class's refill is the next slow event.
+    void* p = allocate(3000);
+    EXPECT_EQ(h.flush_epoch_answered(), epoch);
+    EXPECT_EQ(h.cached_blocks(cached), 0u);
+    deallocate(p);
     EXPECT_TRUE(h.check_invariants());
   }).join();
 }

@@ -1,0 +1,118 @@
+// Batched purges through io_uring, with plain madvise as the fallback
+// (purge_batch.h). Layer: os.
+#include "os/purge_batch.h"
+
+#include <liburing.h>
+#include <sys/mman.h>
+
+#include <atomic>
+#include <cerrno>
+
+#include "base/futex_lock.h"
+#include "os/small_file.h"
+
+namespace hakmem::os {
+
+namespace {
+
+enum RingState : std::uint8_t { kUntried, kReady, kUnavailable };
+
+constinit FutexLock g_ring_lock{LockRank::kPurgeRing};
+constinit io_uring g_ring HAKMEM_GUARDED_BY(g_ring_lock) = {};
+constinit RingState g_state HAKMEM_GUARDED_BY(g_ring_lock) = kUntried;
+constinit std::atomic<bool> g_allowed{true};
+constinit std::atomic<std::uint64_t> g_uring_ranges{0};
+constinit std::atomic<std::uint64_t> g_uring_submits{0};
+constinit std::atomic<std::uint64_t> g_madvise_ranges{0};
+
+// kernel.io_uring_disabled (Linux 6.6+): 0 allowed, 1 only for the
+// io_uring_group, 2 never. Setup then fails with EPERM anyway; reading it
+// first spares the failed call.
+bool sysctl_allows_uring() {
+  char buf[16];
+  if (read_small_file("/proc/sys/kernel/io_uring_disabled", buf, sizeof(buf)) <= 0) return true;
+  return buf[0] == '0';
+}
+
+bool ring_ready_locked() HAKMEM_REQUIRES(g_ring_lock) {
+  if (g_state == kUntried) {
+    const int saved = errno;
+    // EPERM (disabled, seccomp), ENOSYS (no io_uring), ENOMEM (locked
+    // memory limit on old kernels): all mean "use madvise".
+    const bool ok = g_allowed.load(std::memory_order_relaxed) && sysctl_allows_uring() &&
+                    io_uring_queue_init(PurgeBatch::kMaxRanges, &g_ring, 0) == 0;
+    g_state = ok ? kReady : kUnavailable;
+    errno = saved;
+  }
+  return g_state == kReady;
+}
+
+std::size_t madvise_range(void* p, std::size_t n) {
+  g_madvise_ranges.fetch_add(1, std::memory_order_relaxed);
+  const int saved = errno;
+  const bool ok = madvise(p, n, MADV_DONTNEED) == 0;
+  errno = saved;
+  return ok ? n : 0;
+}
+
+}  // namespace
+
+PurgeBatchStats purge_batch_stats() {
+  PurgeBatchStats s;
+  s.uring_ranges = g_uring_ranges.load(std::memory_order_relaxed);
+  s.uring_submits = g_uring_submits.load(std::memory_order_relaxed);
+  s.madvise_ranges = g_madvise_ranges.load(std::memory_order_relaxed);
+  return s;
+}
+
+void set_purge_uring_allowed(bool allowed) { g_allowed.store(allowed, std::memory_order_relaxed); }
+
+bool purge_uring_ready() {
+  g_ring_lock.lock();
+  const bool ready = ring_ready_locked();
+  g_ring_lock.unlock();
+  return ready;
+}
+
+std::size_t PurgeBatch::submit() {
+  std::size_t purged = 0;
+  g_ring_lock.lock();
+  if (count_ != 0 && ring_ready_locked()) {
+    for (unsigned i = 0; i < count_; ++i) {
+      io_uring_sqe* sqe = io_uring_get_sqe(&g_ring);
+      io_uring_prep_madvise(sqe, ranges_[i].begin, static_cast<off_t>(ranges_[i].bytes), MADV_DONTNEED);
+      io_uring_sqe_set_data64(sqe, i);
+    }
+    // One io_uring_enter submits every range and waits for them all.
+    const int submitted = io_uring_submit_and_wait(&g_ring, count_);
+    g_uring_submits.fetch_add(1, std::memory_order_relaxed);
+    bool done[kMaxRanges] = {};
+    if (submitted > 0) {
+      io_uring_cqe* cqe = nullptr;
+      unsigned head = 0;
+      unsigned seen = 0;
+      io_uring_for_each_cqe(&g_ring, head, cqe) {
+        const auto i = static_cast<unsigned>(io_uring_cqe_get_data64(cqe));
+        ++seen;
+        // -EINVAL: a kernel without IORING_OP_MADVISE (before 5.6); the
+        // range goes through madvise below.
+        if (i < count_ && cqe->res == 0) {
+          done[i] = true;
+          purged += ranges_[i].bytes;
+          g_uring_ranges.fetch_add(1, std::memory_order_relaxed);
+        }
+      }
+      io_uring_cq_advance(&g_ring, seen);
+    }
+    for (unsigned i = 0; i < count_; ++i) {
+      if (!done[i]) purged += madvise_range(ranges_[i].begin, ranges_[i].bytes);
+    }
+    count_ = 0;
+  }
+  g_ring_lock.unlock();
+  for (unsigned i = 0; i < count_; ++i) purged += madvise_range(ranges_[i].begin, ranges_[i].bytes);
+  count_ = 0;
+  return purged;
+}
+
+}  // namespace hakmem::os

@@ -1,0 +1,54 @@
+// Batched purges: many ranges given back with MADV_DONTNEED in one
+// io_uring_enter (IORING_OP_MADVISE, through liburing), or with one plain
+// madvise per range where io_uring is unavailable (kernel.io_uring_disabled,
+// a seccomp filter, a kernel without IORING_OP_MADVISE) or turned off.
+//
+// Layer: os. For the control service's purges (one thread at a time: the
+// process-wide ring is used under its own lock, rank kPurgeRing). Never
+// allocates: the ring is set up by io_uring_queue_init, which in liburing
+// 2.x only calls io_uring_setup and mmap; the batch lives on the caller's
+// stack. Ranges must be page-aligned.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace hakmem::os {
+
+struct PurgeBatchStats {
+  std::uint64_t uring_ranges = 0;    // ranges purged through io_uring
+  std::uint64_t uring_submits = 0;   // io_uring_enter calls for them
+  std::uint64_t madvise_ranges = 0;  // ranges purged by plain madvise (the fallback)
+};
+PurgeBatchStats purge_batch_stats();
+
+// Whether batches may use io_uring (HAKMEM_URING); before the first submit.
+void set_purge_uring_allowed(bool allowed);
+// Whether the ring is up (sets it up on first call if allowed).
+bool purge_uring_ready();
+
+class PurgeBatch {
+ public:
+  static constexpr unsigned kMaxRanges = 64;
+
+  // Adds a range; false when the batch is full (submit, then add again).
+  bool add(void* begin, std::size_t bytes) {
+    if (count_ == kMaxRanges) return false;
+    ranges_[count_++] = Range{begin, bytes};
+    return true;
+  }
+  unsigned size() const { return count_; }
+  // Purges every range added and empties the batch. Returns the bytes
+  // purged (ranges the kernel refused are not counted).
+  std::size_t submit();
+
+ private:
+  struct Range {
+    void* begin;
+    std::size_t bytes;
+  };
+  Range ranges_[kMaxRanges];
+  unsigned count_ = 0;
+};
+
+}  // namespace hakmem::os
