@@ -46,16 +46,22 @@ void one_pid(const std::string& command, const Flags& f) {
   if (f.positional.size() != 1) usage_error(command + ": give one PID (see hkmctl help " + command + ")");
 }
 
+// A command that takes a PID and no options, and sends a bare opcode.
+CommandResult bare_command(const Options& o, const std::vector<std::string>& args, const std::string& name,
+                           layout::Opcode op, Attached* a) {
+  Flags f = parse_flags(name, args, {});
+  one_pid(name, f);
+  attach(o, f.positional[0], true, a);
+  layout::Request req{};
+  req.opcode = static_cast<std::uint32_t>(op);
+  return run(o, *a, req, name);
+}
+
 }  // namespace
 
 int cmd_ping(const Options& o, const std::vector<std::string>& args) {
-  Flags f = parse_flags("ping", args, {});
-  one_pid("ping", f);
   Attached a;
-  attach(o, f.positional[0], true, &a);
-  layout::Request req{};
-  req.opcode = static_cast<std::uint32_t>(layout::Opcode::kPing);
-  CommandResult r = run(o, a, req, "ping");
+  CommandResult r = bare_command(o, args, "ping", layout::Opcode::kPing, &a);
   if (o.json) {
     std::cout << response_json(a, r).render() << "\n";
   } else {
@@ -124,13 +130,8 @@ int cmd_trim(const Options& o, const std::vector<std::string>& args) {
 }
 
 int cmd_flush(const Options& o, const std::vector<std::string>& args) {
-  Flags f = parse_flags("flush", args, {});
-  one_pid("flush", f);
   Attached a;
-  attach(o, f.positional[0], true, &a);
-  layout::Request req{};
-  req.opcode = static_cast<std::uint32_t>(layout::Opcode::kFlush);
-  CommandResult r = run(o, a, req, "flush");
+  CommandResult r = bare_command(o, args, "flush", layout::Opcode::kFlush, &a);
   if (o.json) {
     std::cout << response_json(a, r).num("heaps_flushed", r.response.value).render() << "\n";
   } else {

@@ -60,7 +60,7 @@ std::optional<BlockFile> parse_block_name(const std::string& dir, const std::str
   return BlockFile{dir + "/" + name, name, static_cast<uid_t>(u), static_cast<pid_t>(p)};
 }
 
-std::vector<BlockFile> list_blocks(const std::string& dir) {
+std::vector<BlockFile> list_blocks(const std::string& dir, bool every_uid) {
   std::vector<BlockFile> out;
   DIR* d = opendir(dir.c_str());
   if (d == nullptr) {
@@ -71,7 +71,7 @@ std::vector<BlockFile> list_blocks(const std::string& dir) {
   bool root = geteuid() == 0;
   while (dirent* e = readdir(d)) {
     auto f = parse_block_name(dir, e->d_name);
-    if (f && (root || f->uid == geteuid())) out.push_back(*f);
+    if (f && (root || every_uid || f->uid == geteuid())) out.push_back(*f);
   }
   closedir(d);
   std::sort(out.begin(), out.end(), [](const BlockFile& a, const BlockFile& b) { return a.pid < b.pid; });
@@ -80,17 +80,16 @@ std::vector<BlockFile> list_blocks(const std::string& dir) {
 
 BlockFile resolve_target(const std::string& dir, const std::string& spec) {
   if (spec.empty()) usage_error("empty PID: give a process id or name");
-  std::vector<BlockFile> blocks = list_blocks(dir);
   if (all_digits(spec)) {
     pid_t pid = static_cast<pid_t>(std::stoll(spec));
-    for (const auto& b : blocks) {
-      if (b.pid == pid && (b.uid == geteuid() || geteuid() == 0)) return b;
+    for (const auto& b : list_blocks(dir, true)) {
+      if (b.pid == pid) return b;
     }
     throw CtlError(kExitNoProcess, "no hakmem block for pid " + spec + " in " + escape(dir) +
                                        " (is it running with libhakmem, and has it lived long enough to publish one? see hkmctl ps)");
   }
   std::vector<BlockFile> matches;
-  for (const auto& b : blocks) {
+  for (const auto& b : list_blocks(dir)) {
     if (process_comm(b.pid) == spec && lock_held(b.path)) matches.push_back(b);
   }
   if (matches.empty()) {
@@ -140,7 +139,9 @@ int open_block(const BlockFile& f, bool for_write) {
 
 bool lock_held(const std::string& path) {
   int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) return false;
+  // A block we may not open is not ours to call stale: opening it again
+  // reports the permission.
+  if (fd < 0) return errno == EACCES || errno == EPERM;
   bool held = flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
   close(fd);  // releases our test lock, if we took it
   return held;

@@ -29,12 +29,13 @@ std::string control_dir(const std::string& dir_option);
 std::optional<BlockFile> parse_block_name(const std::string& dir, const std::string& name);
 
 // Every file in `dir` whose name matches the pattern, sorted by pid; only our
-// euid's unless we are root.
-std::vector<BlockFile> list_blocks(const std::string& dir);
+// euid's unless we are root or ask for every uid's.
+std::vector<BlockFile> list_blocks(const std::string& dir, bool every_uid = false);
 
 // The block of process `spec` (a pid, or a name matched against
-// /proc/PID/comm among processes with blocks). Throws CtlError: 3 when no
-// block matches, 2 when a name is ambiguous.
+// /proc/PID/comm among processes with blocks). A pid's block of another uid
+// is returned too: opening it decides (a 0640 block's group may read it).
+// Throws CtlError: 3 when no block matches, 2 when a name is ambiguous.
 BlockFile resolve_target(const std::string& dir, const std::string& spec);
 
 // Opens the block read-only (or read-write for commands), refusing symlinks
@@ -44,7 +45,8 @@ BlockFile resolve_target(const std::string& dir, const std::string& spec);
 int open_block(const BlockFile& f, bool for_write);
 
 // flock(LOCK_SH|LOCK_NB) on a fresh descriptor: true while the process holds
-// its LOCK_EX. The test lock is released at once.
+// its LOCK_EX (or when we may not open the file, so cannot judge). The test
+// lock is released at once.
 bool lock_held(const std::string& path);
 
 // Field 22 of /proc/PID/stat; nullopt when the process is gone.
