@@ -24,6 +24,7 @@
 #include "numa/topology.h"
 #include "os/pages.h"
 #include "tiers/allocator.h"
+#include "tiers/deferred_collapse.h"
 #include "tiers/heap_registry.h"
 #include "tiers/huge.h"
 #include "tiers/node_pool.h"
@@ -187,6 +188,9 @@ void serve_mailbox(L::Mailbox* mb) {
 void* service_main(void*) {
   prctl(PR_SET_NAME, "hkm-service", 0, 0, 0);
   mark_service_running(true);
+  // Full SuperSlabs' collapses into huge pages come here from now on, off
+  // the allocating threads (tiers/deferred_collapse.h).
+  tiers::set_collapse_worker(true);
   for (;;) {
     void* base = block_base();
     auto* mb = base != nullptr ? section<L::Mailbox>(base, L::kMailbox) : nullptr;
@@ -194,6 +198,7 @@ void* service_main(void*) {
     const std::uint32_t seen = std::atomic_ref<std::uint32_t>(*doorbell).load(std::memory_order_acquire);
     if (mb != nullptr) serve_mailbox(mb);
     if (run_timed_purges() != 0) g_counters.timed_purges.fetch_add(1, std::memory_order_relaxed);
+    tiers::run_deferred_collapses();
     publish_figures();
     futex_wait(doorbell, seen, config::options().service_interval_ms.load(std::memory_order_relaxed), mb != nullptr);
     g_counters.wakeups.fetch_add(1, std::memory_order_relaxed);
@@ -236,6 +241,7 @@ bool start_service() {
 bool service_running() { return g_running.load(std::memory_order_acquire); }
 
 void service_after_fork_child() {
+  tiers::set_collapse_worker(false);
   g_started.store(false, std::memory_order_relaxed);
   g_running.store(false, std::memory_order_relaxed);
 }

@@ -129,18 +129,6 @@ TEST_F(Control, ACommanderKilledMidCommandLeavesTheNextOneWorking) {
   EXPECT_TRUE(contains(r.out, "\"status\":\"ok\"")) << r.out;
 }
 
-TEST_F(Control, ABlockReadableButNotWritableIsRefusedCommandsWithExitFour) {
-  if (geteuid() == 0) GTEST_SKIP() << "root opens any file for writing";
-  FakeProcess p(dir.path, "serve");
-  ASSERT_TRUE(p.ready());
-  std::string path = dir.path + "/hakmem." + std::to_string(geteuid()) + "." + p.spid();
-  ASSERT_EQ(chmod(path.c_str(), 0440), 0);
-  EXPECT_EQ(hkmctl(dir.path, {"stats", p.spid()}).rc, 0);
-  CliRun r = hkmctl(dir.path, {"trim", p.spid()});
-  EXPECT_EQ(r.rc, 4);
-  expect_one_line_error(r);
-}
-
 }  // namespace
 }  // namespace hakmem::hkmctl::testing
 
