@@ -15,6 +15,7 @@ echo "== building the library (in $build_dir) =="
 BUILD_DIR="$build_dir" bash scripts/build.sh -DHAKMEM_BUILD_TESTS=OFF -DHAKMEM_BUILD_BENCH=OFF
 
 lib="$build_dir/libhakmem.so"
+hkmctl="$build_dir/tools/hkmctl/hkmctl"
 if [[ ! -f $lib ]]; then
   echo "main-job: $lib was not built" >&2
   exit 1
@@ -72,6 +73,27 @@ echo "== python3 with 4 allocating threads under hakmem =="
 PYTHONMALLOC=malloc LD_PRELOAD="$lib" HAKMEM_STATS=1 \
   "$python" scripts/alloc_workload.py 2>"$tmp/python.err"
 show_report "$tmp/python.err" python3
+
+# 3. hkmctl looks into a running program from outside: a Python process that
+# builds a large structure, drops it and sleeps in a system call.
+echo
+echo "== hkmctl: a sleeping python3 under hakmem, looked into and trimmed from outside =="
+PYTHONMALLOC=malloc LD_PRELOAD="$lib" "$python" -c '
+import time
+kept = [bytes(200) for _ in range(200_000)]
+time.sleep(1.2)        # the block is published once the process has lived a second
+dropped = [bytearray(1000) for _ in range(100_000)]
+del dropped
+time.sleep(60)' &
+sleeper=$!
+sleep 3
+"$hkmctl" ps
+"$hkmctl" stats "$sleeper"
+echo "RSS before trim: $(grep VmRSS /proc/$sleeper/status)"
+"$hkmctl" trim "$sleeper" || echo "main-job: hkmctl trim failed" >&2
+echo "RSS after trim:  $(grep VmRSS /proc/$sleeper/status)"
+kill "$sleeper"
+wait "$sleeper" 2>/dev/null || true
 
 cat <<MSG
 

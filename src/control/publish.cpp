@@ -328,7 +328,9 @@ static void fill_summary(const tiers::Snapshot& s, L::Summary* out) {
   const std::uint64_t used = small_in_use + small_cached;
   m.bytes_free_in_slabs = in_heaps > used ? in_heaps - used : 0;
   m.bytes_free_in_pools = dirty * kSuperSlabBytes;
-  m.bytes_free_huge = s.huge.cached_bytes;
+  // Only the free ranges that may hold pages: a span's untouched or purged
+  // part is address space, counted as purged below.
+  m.bytes_free_huge = s.huge.dirty_cached_bytes;
   m.bytes_metadata = s.metadata_bytes;
   m.bytes_resident_estimate = m.bytes_in_use + m.bytes_thread_cached + m.bytes_free_in_slabs +
                               m.bytes_free_in_pools + m.bytes_free_huge + m.bytes_metadata;

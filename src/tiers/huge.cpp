@@ -344,6 +344,7 @@ HugeStats huge_stats() {
   HugeStats s = g_stats;
   s.cached_blocks = g_arena.free_segments();
   s.cached_bytes = g_arena.free_bytes();
+  s.dirty_cached_bytes = g_arena.dirty_free_bytes();
   s.spans = g_arena.span_count();
   s.span_bytes = g_arena.span_bytes();
   return s;

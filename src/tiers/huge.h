@@ -107,6 +107,7 @@ struct HugeStats {
   std::uint64_t live_bytes = 0;        // mapped bytes of live blocks
   std::uint64_t cached_blocks = 0;     // free ranges in the spans
   std::uint64_t cached_bytes = 0;      // their bytes
+  std::uint64_t dirty_cached_bytes = 0;  // the part that still holds pages (not purged, or hugetlb)
   std::uint64_t spans = 0;
   std::uint64_t span_bytes = 0;        // address space reserved for huge blocks
   std::uint64_t cache_hits = 0;        // blocks cut from a span already mapped

@@ -219,6 +219,15 @@ void HugeArena::purged(HugeSegment* seg, std::uint64_t now_ms, bool zeroed) {
   merge_free_neighbours(seg);
 }
 
+std::size_t HugeArena::dirty_free_bytes() const {
+  std::size_t total = 0;
+  free_.find([&](const HugeSegment* f) {
+    if (!f->zeroed || f->span->backing == os::Backing::kHugetlb) total += f->bytes;
+    return false;  // visits every one
+  });
+  return total;
+}
+
 std::size_t HugeArena::wholly_free_bytes() const {
   std::size_t total = 0;
   for (HugeSpan* span = spans_.front(); span != nullptr; span = SpanList::next(span)) {

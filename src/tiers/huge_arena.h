@@ -77,6 +77,9 @@ class HugeArena {
   void span_remapped(HugeSpan* span, char* new_base, std::size_t new_bytes);
 
   std::size_t free_bytes() const { return free_bytes_; }
+  // Bytes of free segments that may hold pages: not purged since they were
+  // last used, or hugetlb (populated for good). Walks the free segments.
+  std::size_t dirty_free_bytes() const;
   std::size_t free_segments() const { return free_.size(); }
   std::size_t span_bytes() const { return span_bytes_; }
   std::size_t span_count() const { return spans_.size(); }
