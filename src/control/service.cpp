@@ -82,7 +82,11 @@ void set_message(L::Response* out, const char* a, const char* b = "") {
 // node's cached blocks and free huge ranges plus its dirty pooled SuperSlabs.
 std::uint64_t free_resident_on(std::uint32_t node) {
   const tiers::NodeStats s = tiers::node_stats(numa::NodeId{node});
-  std::uint64_t b = s.bytes_cached;
+  // Free huge ranges count only where they may hold pages: a purged or
+  // untouched range is address space, nothing a trim can give back.
+  const tiers::HugeNodeStats h = tiers::huge_node_stats(numa::NodeId{node});
+  // (The two reads are apart in time: never below zero.)
+  std::uint64_t b = (s.bytes_cached > h.free_bytes ? s.bytes_cached - h.free_bytes : 0) + h.dirty_free_bytes;
   if (node < tiers::node_pool_count()) b += tiers::node_pool(numa::NodeId{node}).stats().superslabs_dirty * kSuperSlabBytes;
   return b;
 }

@@ -354,10 +354,12 @@ HugeNodeStats huge_node_stats(numa::NodeId node) {
   LockGuard guard(g_lock);
   std::size_t span_bytes = 0;
   std::size_t free_bytes = 0;
-  g_arena.node_totals(node, &span_bytes, &free_bytes);
+  std::size_t dirty_free_bytes = 0;
+  g_arena.node_totals(node, &span_bytes, &free_bytes, &dirty_free_bytes);
   HugeNodeStats s;
   s.span_bytes = span_bytes;
   s.free_bytes = free_bytes;
+  s.dirty_free_bytes = dirty_free_bytes;
   s.live_bytes = span_bytes - free_bytes;
   return s;
 }

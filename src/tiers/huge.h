@@ -122,6 +122,7 @@ struct HugeNodeStats {
   std::uint64_t span_bytes = 0;
   std::uint64_t live_bytes = 0;
   std::uint64_t free_bytes = 0;
+  std::uint64_t dirty_free_bytes = 0;  // the part of free_bytes that may hold pages
 };
 HugeNodeStats huge_node_stats(numa::NodeId node);
 

@@ -236,14 +236,18 @@ std::size_t HugeArena::wholly_free_bytes() const {
   return total;
 }
 
-void HugeArena::node_totals(numa::NodeId node, std::size_t* span_bytes, std::size_t* free_bytes) const {
+void HugeArena::node_totals(numa::NodeId node, std::size_t* span_bytes, std::size_t* free_bytes,
+                            std::size_t* dirty_free_bytes) const {
   *span_bytes = 0;
   *free_bytes = 0;
+  *dirty_free_bytes = 0;
   for (HugeSpan* span = spans_.front(); span != nullptr; span = SpanList::next(span)) {
     if (span->node != node) continue;
     *span_bytes += span->bytes;
     for (HugeSegment* s = span->segments.front(); s != nullptr; s = SegmentsInSpan::next(s)) {
-      if (s->state != HugeSegment::State::kLive) *free_bytes += s->bytes;
+      if (s->state == HugeSegment::State::kLive) continue;
+      *free_bytes += s->bytes;
+      if (!s->zeroed || span->backing == os::Backing::kHugetlb) *dirty_free_bytes += s->bytes;
     }
   }
 }

@@ -85,7 +85,8 @@ class HugeArena {
   std::size_t span_count() const { return spans_.size(); }
   std::size_t wholly_free_bytes() const;
   // Address space and free bytes of the spans on `node`.
-  void node_totals(numa::NodeId node, std::size_t* span_bytes, std::size_t* free_bytes) const;
+  void node_totals(numa::NodeId node, std::size_t* span_bytes, std::size_t* free_bytes,
+                   std::size_t* dirty_free_bytes) const;
 
  private:
   HugeSegment* new_segment();
