@@ -219,10 +219,18 @@ void HugeArena::purged(HugeSegment* seg, std::uint64_t now_ms, bool zeroed) {
   merge_free_neighbours(seg);
 }
 
+namespace {
+
+// A free segment that may hold pages: not purged since it was last used, or
+// in a hugetlb span (populated for good).
+bool may_hold_pages(const HugeSegment* f) { return !f->zeroed || f->span->backing == os::Backing::kHugetlb; }
+
+}  // namespace
+
 std::size_t HugeArena::dirty_free_bytes() const {
   std::size_t total = 0;
   free_.find([&](const HugeSegment* f) {
-    if (!f->zeroed || f->span->backing == os::Backing::kHugetlb) total += f->bytes;
+    if (may_hold_pages(f)) total += f->bytes;
     return false;  // visits every one
   });
   return total;
@@ -247,7 +255,7 @@ void HugeArena::node_totals(numa::NodeId node, std::size_t* span_bytes, std::siz
     for (HugeSegment* s = span->segments.front(); s != nullptr; s = SegmentsInSpan::next(s)) {
       if (s->state == HugeSegment::State::kLive) continue;
       *free_bytes += s->bytes;
-      if (!s->zeroed || span->backing == os::Backing::kHugetlb) *dirty_free_bytes += s->bytes;
+      if (may_hold_pages(s)) *dirty_free_bytes += s->bytes;
     }
   }
 }
