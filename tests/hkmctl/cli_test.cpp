@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <thread>
 
 #include "target.h"
 
@@ -262,6 +263,9 @@ class HostileFile : public Cli {
 
 TEST_F(HostileFile, TruncatedRandomAndWrongAbiBlocksGiveOneLine) {
   plant(std::vector<unsigned char>(image_.begin(), image_.begin() + 100));
+  // Past the fake's 100 ms wait: it has touched the truncated mapping and
+  // must still hold its lock, so the block reads as truncated, not stale.
+  std::this_thread::sleep_for(std::chrono::milliseconds(250));
   CliRun t = stats();
   EXPECT_EQ(t.rc, 1);
   expect_one_line_error(t);

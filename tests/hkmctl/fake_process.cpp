@@ -11,6 +11,7 @@
 //
 // Prints "ready" once the block is in place; on SIGTERM removes it and exits.
 #include <fcntl.h>
+#include <setjmp.h>
 #include <linux/futex.h>
 #include <signal.h>
 #include <sys/file.h>
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -32,6 +34,12 @@ using namespace hakmem::hkmctl::testing;
 
 volatile sig_atomic_t g_stop = 0;
 void on_term(int) { g_stop = 1; }
+
+// Tests plant truncated blocks under the fake's name; a touch of the
+// mapping past the new end raises SIGBUS. The fake must outlive that, still
+// holding its lock, so the loop starts over and tries again later.
+sigjmp_buf g_after_bus;
+void on_bus(int) { siglongjmp(g_after_bus, 1); }
 
 struct Fake {
   unsigned char* base = nullptr;
@@ -148,12 +156,16 @@ int main(int argc, char** argv) {
   f.base = static_cast<unsigned char*>(map);
   if (mode == "torn") f.seq().store(3);
   signal(SIGTERM, on_term);
+  struct sigaction bus{};
+  bus.sa_handler = on_bus;
+  sigaction(SIGBUS, &bus, nullptr);
   std::printf("ready\n");
   std::fflush(stdout);
 
   auto* mb = f.at<layout::Mailbox>(f.img.mailbox_offset);
   std::atomic_ref<std::uint64_t> request_seq(mb->request_seq), response_seq(mb->response_seq);
   std::atomic_ref<std::uint32_t> doorbell(mb->doorbell), ack(mb->ack);
+  if (sigsetjmp(g_after_bus, 1) != 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   while (!g_stop) {
     std::uint32_t bell = doorbell.load(std::memory_order_acquire);
     std::uint64_t rs = request_seq.load(std::memory_order_acquire);
