@@ -9,6 +9,7 @@
 #include <cerrno>
 
 #include "base/futex_lock.h"
+#include "os/pages.h"
 #include "os/small_file.h"
 
 namespace hakmem::os {
@@ -47,12 +48,10 @@ bool ring_ready_locked() HAKMEM_REQUIRES(g_ring_lock) {
   return g_state == kReady;
 }
 
-std::size_t madvise_range(void* p, std::size_t n) {
+// The fallback, counted with every other purge (os::purge).
+bool madvise_range(void* p, std::size_t n) {
   g_madvise_ranges.fetch_add(1, std::memory_order_relaxed);
-  const int saved = errno;
-  const bool ok = madvise(p, n, MADV_DONTNEED) == 0;
-  errno = saved;
-  return ok ? n : 0;
+  return purge(p, n);
 }
 
 }  // namespace
@@ -74,43 +73,60 @@ bool purge_uring_ready() {
   return ready;
 }
 
+void purge_ring_reset_after_fork_child() HAKMEM_NO_THREAD_SAFETY_ANALYSIS {
+  g_ring_lock.reset_after_fork();
+  // Unmapping and closing act on the child's copies only; the parent's ring
+  // goes on as it was.
+  if (g_state == kReady) io_uring_queue_exit(&g_ring);
+  g_ring = {};
+  if (g_state == kReady) g_state = kUntried;
+}
+
 std::size_t PurgeBatch::submit() {
-  std::size_t purged = 0;
-  g_ring_lock.lock();
-  if (count_ != 0 && ring_ready_locked()) {
-    for (unsigned i = 0; i < count_; ++i) {
-      io_uring_sqe* sqe = io_uring_get_sqe(&g_ring);
-      io_uring_prep_madvise(sqe, ranges_[i].begin, static_cast<off_t>(ranges_[i].bytes), MADV_DONTNEED);
-      io_uring_sqe_set_data64(sqe, i);
-    }
-    // One io_uring_enter submits every range and waits for them all.
-    const int submitted = io_uring_submit_and_wait(&g_ring, count_);
-    g_uring_submits.fetch_add(1, std::memory_order_relaxed);
-    bool done[kMaxRanges] = {};
-    if (submitted > 0) {
-      io_uring_cqe* cqe = nullptr;
-      unsigned head = 0;
-      unsigned seen = 0;
-      io_uring_for_each_cqe(&g_ring, head, cqe) {
-        const auto i = static_cast<unsigned>(io_uring_cqe_get_data64(cqe));
-        ++seen;
-        // -EINVAL: a kernel without IORING_OP_MADVISE (before 5.6); the
-        // range goes through madvise below.
-        if (i < count_ && cqe->res == 0) {
-          done[i] = true;
-          purged += ranges_[i].bytes;
-          g_uring_ranges.fetch_add(1, std::memory_order_relaxed);
-        }
+  std::uint64_t done = 0;
+  if (count_ > 1) {
+    LockGuard guard(g_ring_lock);
+    if (ring_ready_locked()) {
+      for (unsigned i = 0; i < count_; ++i) {
+        io_uring_sqe* sqe = io_uring_get_sqe(&g_ring);
+        io_uring_prep_madvise(sqe, ranges_[i].begin, static_cast<off_t>(ranges_[i].bytes), MADV_DONTNEED);
+        io_uring_sqe_set_data64(sqe, i);
       }
-      io_uring_cq_advance(&g_ring, seen);
+      // One io_uring_enter submits every range and waits for them all.
+      const int saved = errno;
+      const int submitted = io_uring_submit_and_wait(&g_ring, count_);
+      errno = saved;
+      g_uring_submits.fetch_add(1, std::memory_order_relaxed);
+      if (submitted > 0) {
+        io_uring_cqe* cqe = nullptr;
+        unsigned head = 0;
+        unsigned seen = 0;
+        io_uring_for_each_cqe(&g_ring, head, cqe) {
+          const auto i = static_cast<unsigned>(io_uring_cqe_get_data64(cqe));
+          ++seen;
+          // -EINVAL: a kernel without IORING_OP_MADVISE (before 5.6); the
+          // range goes through madvise below.
+          if (i < count_ && cqe->res == 0) done |= std::uint64_t{1} << i;
+        }
+        io_uring_cq_advance(&g_ring, seen);
+      }
     }
-    for (unsigned i = 0; i < count_; ++i) {
-      if (!done[i]) purged += madvise_range(ranges_[i].begin, ranges_[i].bytes);
-    }
-    count_ = 0;
   }
-  g_ring_lock.unlock();
-  for (unsigned i = 0; i < count_; ++i) purged += madvise_range(ranges_[i].begin, ranges_[i].bytes);
+  std::size_t purged = 0;
+  OsStats& os = os_stats();
+  for (unsigned i = 0; i < count_; ++i) {
+    if ((done >> i) & 1u) {
+      g_uring_ranges.fetch_add(1, std::memory_order_relaxed);
+      os.purge_calls.inc();
+      os.purged_bytes.add(ranges_[i].bytes);
+    } else if (madvise_range(ranges_[i].begin, ranges_[i].bytes)) {
+      done |= std::uint64_t{1} << i;
+    } else {
+      continue;
+    }
+    purged += ranges_[i].bytes;
+  }
+  purged_mask_ = done;
   count_ = 0;
   return purged;
 }

@@ -27,6 +27,14 @@ void set_purge_uring_allowed(bool allowed);
 // Whether the ring is up (sets it up on first call if allowed).
 bool purge_uring_ready();
 
+// The ring after fork, in the child: the parent's ring is shared with it and
+// must not be touched; the child drops its copy and sets up its own on its
+// first batch. Single-threaded, like every after-fork handler.
+void purge_ring_reset_after_fork_child();
+
+// Ranges to purge together. The ranges must stay unused by anyone until
+// submit() returns: a caller that puts purged memory back on a shared list
+// does so only after submit().
 class PurgeBatch {
  public:
   static constexpr unsigned kMaxRanges = 64;
@@ -38,17 +46,23 @@ class PurgeBatch {
     return true;
   }
   unsigned size() const { return count_; }
+  bool full() const { return count_ == kMaxRanges; }
   // Purges every range added and empties the batch. Returns the bytes
-  // purged (ranges the kernel refused are not counted).
+  // purged (ranges the kernel refused are not counted). One range goes
+  // through a plain madvise: a ring saves nothing there.
   std::size_t submit();
+  // Whether range `i` (in the order added) was purged by the last submit().
+  bool purged(unsigned i) const { return ((purged_mask_ >> i) & 1u) != 0; }
 
  private:
+  static_assert(kMaxRanges <= 64, "purged_mask_ has a bit per range");
   struct Range {
     void* begin;
     std::size_t bytes;
   };
   Range ranges_[kMaxRanges];
   unsigned count_ = 0;
+  std::uint64_t purged_mask_ = 0;
 };
 
 }  // namespace hakmem::os

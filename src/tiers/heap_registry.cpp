@@ -11,6 +11,7 @@
 #include "numa/placement.h"
 #include "numa/topology.h"
 #include "os/meta_arena.h"
+#include "os/purge_batch.h"
 #include "os/thread_exit.h"
 #include "tiers/chunk_map.h"
 #include "tiers/huge.h"
@@ -256,6 +257,7 @@ void after_fork_parent() HAKMEM_NO_THREAD_SAFETY_ANALYSIS {
 
 void after_fork_child() HAKMEM_NO_THREAD_SAFETY_ANALYSIS {
   os::meta_arena_reset_after_fork_child();
+  os::purge_ring_reset_after_fork_child();
   numa::machine_topology_reset_after_fork_child();
   chunk_map().reset_after_fork_child();
   huge_reset_after_fork_child();

@@ -11,6 +11,7 @@
 #include "numa/placement.h"
 #include "os/clock.h"
 #include "os/pages.h"
+#include "os/purge_batch.h"
 #include "tiers/chunk_map.h"
 #include "tiers/heap_registry.h"
 #include "tiers/huge_arena.h"
@@ -305,7 +306,7 @@ std::size_t huge_decay(bool force) {
   const std::uint64_t now = os::monotonic_ms();
   const std::uint64_t delay = config::options().purge_delay_ms.load(std::memory_order_relaxed);
   std::size_t done = 0;
-  // Each round purges a free range or unmaps a span. A range whose purge
+  // Each round purges a batch of free ranges or unmaps a span. A range whose purge
   // failed stays dirty and would come back under `force`: the rounds are
   // bounded by what there was to do at the start.
   std::size_t rounds;
@@ -313,28 +314,37 @@ std::size_t huge_decay(bool force) {
     LockGuard guard(g_lock);
     rounds = g_arena.free_segments() + g_arena.span_count();
   }
-  for (; rounds > 0; --rounds) {
-    HugeSegment* seg = nullptr;
+  while (rounds > 0) {
+    HugeSegment* segs[os::PurgeBatch::kMaxRanges];
+    unsigned count = 0;
     HugeSpan* span = nullptr;
     {
       LockGuard guard(g_lock);
       // Releases first: a span about to be unmapped need not be purged.
       span = g_arena.take_for_release(now, delay, NodePool::kReleaseAfterPurgedMs, force, cache_budget());
-      if (span == nullptr) seg = g_arena.take_for_purge(now, delay, force);
+      while (span == nullptr && count < os::PurgeBatch::kMaxRanges && count < rounds) {
+        HugeSegment* seg = g_arena.take_for_purge(now, delay, force);
+        if (seg == nullptr) break;
+        segs[count++] = seg;
+      }
     }
-    if (seg != nullptr) {
-      const bool ok = os::purge(seg->base, seg->bytes);
-      if (ok) done += seg->bytes;
-      LockGuard guard(g_lock);
-      g_arena.purged(seg, now, ok);
-    } else if (span != nullptr) {
+    if (span != nullptr) {
       unmap_span(span->base, span->bytes);
       done += span->bytes;
       LockGuard guard(g_lock);
       g_arena.forget_span(span);
-    } else {
-      break;
+      --rounds;
+      continue;
     }
+    if (count == 0) break;
+    // The segments are off the free list (kPurging) until purged() puts
+    // them back, after the batch is done.
+    os::PurgeBatch batch;
+    for (unsigned i = 0; i < count; ++i) batch.add(segs[i]->base, segs[i]->bytes);
+    done += batch.submit();
+    LockGuard guard(g_lock);
+    for (unsigned i = 0; i < count; ++i) g_arena.purged(segs[i], now, batch.purged(i));
+    rounds -= count;
   }
   return done;
 }

@@ -8,6 +8,7 @@
 #include "os/clock.h"
 #include "os/meta_arena.h"
 #include "os/pages.h"
+#include "os/purge_batch.h"
 #include "tiers/chunk_map.h"
 #include "tiers/deferred_collapse.h"
 
@@ -199,34 +200,58 @@ void NodePool::release(SuperSlab* ss) {
 void NodePool::decay(bool force) {
   const std::uint64_t now = os::monotonic_ms();
   const std::uint64_t delay = config::options().purge_delay_ms.load(std::memory_order_relaxed);
-  // Oldest entries sit at the back. Take expired ones out under the lock,
-  // make the syscalls without it, put the survivors back.
+  // Oldest entries sit at the back. Take expired ones out under the lock, a
+  // batch at a time, make the syscalls without it, put the survivors back.
   for (;;) {
-    SuperSlab* ss = nullptr;
+    SuperSlab* taken[os::PurgeBatch::kMaxRanges];
+    unsigned count = 0;
     {
       LockGuard guard(lock_);
-      SuperSlab* oldest = dirty_.back();
-      if (oldest != nullptr && (force || now - oldest->released_at_ms() >= delay)) {
+      while (count < os::PurgeBatch::kMaxRanges) {
+        SuperSlab* oldest = dirty_.back();
+        if (oldest == nullptr || (!force && now - oldest->released_at_ms() < delay)) break;
         dirty_.remove(oldest);
-        ss = oldest;
+        taken[count++] = oldest;
       }
     }
-    if (ss == nullptr) break;
+    if (count == 0) break;
     // Purging hugetlb pages would hand them back to the pool, and a later
     // refault could find none left; such SuperSlabs are released instead.
     // A forced decay (trim) releases at once: purging first is wasted work.
-    if (force || ss->backing() == os::Backing::kHugetlb) {
-      unmap(ss);
-      LockGuard guard(lock_);
-      ++released_;
-      continue;
+    os::PurgeBatch batch;
+    unsigned unmapped = 0;
+    for (unsigned i = 0; i < count; ++i) {
+      SuperSlab* ss = taken[i];
+      if (force || ss->backing() == os::Backing::kHugetlb) {
+        unmap(ss);
+        ++unmapped;
+      } else {
+        taken[batch.size()] = ss;  // the batch's order, for purged()
+        batch.add(ss->purgeable_begin(0), kSuperSlabBytes - kSuperSlabHeaderBytes);
+      }
     }
-    os::purge(ss->purgeable_begin(0), kSuperSlabBytes - kSuperSlabHeaderBytes);
-    ss->set_purged(true);
-    ss->set_released_at_ms(now);
+    const unsigned purging = batch.size();
+    batch.submit();
+    // Nothing is back on a list before its purge is done: a SuperSlab taken
+    // from the clean list could be written before the purge landed.
+    for (unsigned i = 0; i < purging; ++i) {
+      SuperSlab* ss = taken[i];
+      if (batch.purged(i)) {
+        ss->set_purged(true);
+        ss->set_released_at_ms(now);
+      } else {
+        unmap(ss);
+        ++unmapped;
+        taken[i] = nullptr;
+      }
+    }
     LockGuard guard(lock_);
-    ++purged_;
-    clean_.push_front(ss);
+    released_ += unmapped;
+    for (unsigned i = 0; i < purging; ++i) {
+      if (taken[i] == nullptr) continue;
+      ++purged_;
+      clean_.push_front(taken[i]);
+    }
   }
   for (;;) {
     SuperSlab* ss = nullptr;

@@ -14,6 +14,7 @@
 #include "os/clock.h"
 #include "os/meta_arena.h"
 #include "os/pages.h"
+#include "os/purge_batch.h"
 #include "tiers/allocator.h"
 #include "tiers/node_pool.h"
 #include "tiers/slab_pages.h"
@@ -435,13 +436,15 @@ void ThreadHeap::return_units(SuperSlab& ss) {
 }
 
 void ThreadHeap::purge_long_free_units() {
-  room_.for_each([this](SuperSlab* ss) {
+  os::PurgeBatch batch;
+  room_.for_each([this, &batch](SuperSlab* ss) {
     if (ss->backing() == os::Backing::kHugetlb) return;
     const std::uint32_t due = ss->take_units_free_across_looks();
     if (due == 0) return;
     dirty_units_purged.add(static_cast<unsigned>(__builtin_popcount(due)));
-    purge_free_units(*ss, due);
+    purge_free_units(*ss, due, batch);
   });
+  batch.submit();
 }
 
 std::uint32_t ThreadHeap::carve_from_mosaics(SizeClass c, std::uint32_t want) {
@@ -688,23 +691,27 @@ std::size_t ThreadHeap::release_free_memory(bool purge) {
 }
 
 std::size_t ThreadHeap::purge_dirty_free_units() {
-  std::size_t purged = 0;
-  room_.for_each([&purged](SuperSlab* ss) { purged += purge_free_units(*ss, ss->dirty_unit_mask()); });
-  return purged;
+  std::size_t queued = 0;
+  os::PurgeBatch batch;
+  room_.for_each([&](SuperSlab* ss) { queued += purge_free_units(*ss, ss->dirty_unit_mask(), batch); });
+  batch.submit();
+  return queued;
 }
 
-std::size_t ThreadHeap::purge_free_units(SuperSlab& ss, std::uint32_t mask) {
+std::size_t ThreadHeap::purge_free_units(SuperSlab& ss, std::uint32_t mask, os::PurgeBatch& batch) {
   // Purging pieces of a hugetlb page is not possible; its pages stay.
   if (ss.backing() == os::Backing::kHugetlb) return 0;
   std::size_t purged = 0;
   while (mask != 0) {
-    // Purge each run of consecutive units with one call.
+    // Each run of consecutive units is one range.
     const unsigned first = static_cast<unsigned>(__builtin_ctz(mask));
     unsigned end = first;
     while (end < kUnitsPerSuperSlab && ((mask >> end) & 1u) != 0) ++end;
     char* from = ss.purgeable_begin(first);
     char* to = ss.purgeable_end(end - 1);
-    if (os::purge(from, static_cast<std::size_t>(to - from))) purged += static_cast<std::size_t>(to - from);
+    if (batch.full()) batch.submit();
+    batch.add(from, static_cast<std::size_t>(to - from));
+    purged += static_cast<std::size_t>(to - from);
     const std::uint32_t run = (end - first >= 32 ? 0xffffffffu : ((1u << (end - first)) - 1)) << first;
     ss.mark_units_purged(run);
     mask &= ~run;

@@ -71,6 +71,10 @@
 #include "tiers/size_classes.h"
 #include "tiers/superslab.h"
 
+namespace hakmem::os {
+class PurgeBatch;
+}
+
 namespace hakmem::tiers {
 
 // The fast-path half of a size class's thread cache: 32 bytes.
@@ -308,8 +312,10 @@ class ThreadHeap {
   // Purges an idle class's mostly free slabs, within a budget of blocks a
   // look; true once its whole partial list is done.
   bool purge_idle_class(SizeClass c);
-  // Purges the units of `mask` (free ones of ss) with one call per run.
-  static std::size_t purge_free_units(SuperSlab& ss, std::uint32_t mask);
+  // Adds the units of `mask` (free ones of ss) to `batch`, a range per run,
+  // submitting it whenever it fills; the caller submits the rest before the
+  // units can be used again. Returns the bytes added.
+  static std::size_t purge_free_units(SuperSlab& ss, std::uint32_t mask, os::PurgeBatch& batch);
   // Purges every free unit of the heap's SuperSlabs that still holds pages
   // (all but hugetlb ones). Returns bytes purged.
   std::size_t purge_dirty_free_units();

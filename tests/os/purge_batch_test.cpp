@@ -4,6 +4,7 @@
 #include "os/purge_batch.h"
 
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -63,6 +64,53 @@ TEST(PurgeBatch, AFullBatchRefusesMore) {
   batch.submit();
   EXPECT_TRUE(batch.add(page, sizeof(page)));
   batch.submit();
+}
+
+TEST(PurgeBatch, ReportsEachRangeAndOneRangeSkipsTheRing) {
+  char* base = static_cast<char*>(mmap(nullptr, 2 * kRange, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  ASSERT_NE(base, MAP_FAILED);
+  std::memset(base, 7, 2 * kRange);
+  const PurgeBatchStats before = purge_batch_stats();
+  PurgeBatch one;
+  ASSERT_TRUE(one.add(base, kRange));
+  EXPECT_EQ(one.submit(), kRange);
+  EXPECT_TRUE(one.purged(0));
+  EXPECT_EQ(purge_batch_stats().uring_submits, before.uring_submits);
+  EXPECT_EQ(resident_pages(base, kRange), 0u);
+  // A range the kernel refuses (not page-aligned) is reported as not purged,
+  // and the others still are.
+  std::memset(base, 7, 2 * kRange);
+  PurgeBatch mixed;
+  ASSERT_TRUE(mixed.add(base, kRange));
+  ASSERT_TRUE(mixed.add(base + kRange + 1, 4096));
+  EXPECT_EQ(mixed.submit(), kRange);
+  EXPECT_TRUE(mixed.purged(0));
+  EXPECT_FALSE(mixed.purged(1));
+  EXPECT_EQ(resident_pages(base, kRange), 0u);
+  munmap(base, 2 * kRange);
+}
+
+// The child of a fork shares the parent's ring; after the reset it sets up
+// its own, and both go on purging.
+TEST(PurgeBatch, AForkChildPurgesThroughItsOwnRing) {
+  purge_ranges(8);
+  const bool ring = purge_uring_ready();
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    purge_ring_reset_after_fork_child();
+    const PurgeBatchStats before = purge_batch_stats();
+    purge_ranges(8);
+    const PurgeBatchStats after = purge_batch_stats();
+    const bool ok = ring ? after.uring_ranges - before.uring_ranges == 8 : after.madvise_ranges - before.madvise_ranges == 8;
+    _exit(ok && !::testing::Test::HasFailure() ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  const PurgeBatchStats before = purge_batch_stats();
+  purge_ranges(8);
+  if (ring) EXPECT_EQ(purge_batch_stats().uring_ranges - before.uring_ranges, 8u);
 }
 
 // ctest runs each test in a process of its own, where the ring is not up

@@ -6,12 +6,15 @@
 
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "os/pages.h"
+#include "os/purge_batch.h"
 #include "tiers/allocator.h"
 #include "tiers/chunk_map.h"
 #include "tiers/size_classes.h"
+#include "purge_delay.h"
 
 namespace hakmem::tiers {
 namespace {
@@ -47,6 +50,46 @@ TEST(NodePool, NewSuperSlabsComeInGrowingBatches) {
   EXPECT_EQ(after.superslabs_live, 0u);
   EXPECT_EQ(after.superslabs_reserved, 0u) << "a forced decay unmaps the reserve too";
   EXPECT_EQ(chunk_map().kind_of(taken.front()), ChunkKind::kForeign);
+}
+
+// SuperSlabs whose delay ran out together are purged together: one batch,
+// one submission where io_uring is up, and none is reused before its purge.
+TEST(NodePool, ExpiredSuperSlabsArePurgedInOneBatch) {
+  std::optional<ScopedPurgeDelay> delay(std::in_place, 3'600'000);
+  NodePool pool;
+  pool.init(numa::NodeId{0});
+  constexpr unsigned kCount = 40;
+  std::vector<SuperSlab*> taken;
+  for (unsigned i = 0; i < kCount; ++i) {
+    SuperSlab* ss = pool.acquire(kOwner, Tier::kLarge);
+    ASSERT_NE(ss, nullptr);
+    std::memset(ss->purgeable_begin(0), 0x5a, 64 * 1024);
+    taken.push_back(ss);
+  }
+  for (SuperSlab* ss : taken) pool.release(ss);
+  EXPECT_EQ(pool.stats().superslabs_dirty, kCount);
+
+  delay.emplace(0);
+  const os::PurgeBatchStats before = os::purge_batch_stats();
+  pool.decay(false);
+  const os::PurgeBatchStats after = os::purge_batch_stats();
+  if (os::purge_uring_ready()) {
+    EXPECT_EQ(after.uring_submits - before.uring_submits, 1u);
+    EXPECT_EQ(after.uring_ranges - before.uring_ranges, kCount);
+  } else {
+    EXPECT_EQ(after.madvise_ranges - before.madvise_ranges, kCount);
+  }
+  const NodePool::Stats s = pool.stats();
+  EXPECT_EQ(s.superslabs_dirty, 0u);
+  EXPECT_EQ(s.superslabs_clean, kCount);
+  EXPECT_EQ(s.superslabs_purged, kCount);
+  for (SuperSlab* ss : taken) EXPECT_EQ(os::resident_pages(ss->purgeable_begin(0), 64 * 1024), 0);
+  SuperSlab* again = pool.acquire(kOwner, Tier::kLarge);
+  ASSERT_NE(again, nullptr);
+  EXPECT_EQ(static_cast<unsigned char*>(static_cast<void*>(again->purgeable_begin(0)))[100], 0u)
+      << "a purged SuperSlab reads as zero";
+  pool.release(again);
+  pool.decay(true);
 }
 
 TEST(NodePool, SmallAndLargeBlocksHaveAReserveEach) {
