@@ -30,6 +30,17 @@ class HAKMEM_CAPABILITY("mutex") FutexLock {
     }
   }
 
+  // Takes the lock only if it is free, never waiting: for work that has a
+  // way round a busy lock.
+  bool try_lock() HAKMEM_TRY_ACQUIRE(true) {
+    std::uint32_t expected = kUnlocked;
+    if (!state_.compare_exchange_strong(expected, kLocked, std::memory_order_acquire, std::memory_order_relaxed)) {
+      return false;
+    }
+    check_rank_on_acquire();
+    return true;
+  }
+
   // For fork handlers, which hold every lock at once, several of one rank.
   void lock_ignoring_rank() HAKMEM_ACQUIRE() {
     std::uint32_t expected = kUnlocked;

@@ -84,8 +84,9 @@ void purge_ring_reset_after_fork_child() HAKMEM_NO_THREAD_SAFETY_ANALYSIS {
 
 std::size_t PurgeBatch::submit() {
   std::uint64_t done = 0;
-  if (count_ > 1) {
-    LockGuard guard(g_ring_lock);
+  // A thread that finds the ring busy (the service thread's trim, another
+  // thread's batch) purges with madvise rather than wait for it.
+  if (count_ >= kMinRingRanges && g_ring_lock.try_lock()) {
     if (ring_ready_locked()) {
       for (unsigned i = 0; i < count_; ++i) {
         io_uring_sqe* sqe = io_uring_get_sqe(&g_ring);
@@ -111,6 +112,7 @@ std::size_t PurgeBatch::submit() {
         io_uring_cq_advance(&g_ring, seen);
       }
     }
+    g_ring_lock.unlock();
   }
   std::size_t purged = 0;
   OsStats& os = os_stats();

@@ -3,11 +3,12 @@
 // madvise per range where io_uring is unavailable (kernel.io_uring_disabled,
 // a seccomp filter, a kernel without IORING_OP_MADVISE) or turned off.
 //
-// Layer: os. For the control service's purges (one thread at a time: the
-// process-wide ring is used under its own lock, rank kPurgeRing). Never
-// allocates: the ring is set up by io_uring_queue_init, which in liburing
-// 2.x only calls io_uring_setup and mmap; the batch lives on the caller's
-// stack. Ranges must be page-aligned.
+// Layer: os. For every purge of many ranges: timed purges, trims, a
+// thread's own purge looks. One process-wide ring, used by one thread at a
+// time under its own lock (rank kPurgeRing); a thread that finds it busy
+// uses madvise instead of waiting. Never allocates: the ring is set up by
+// io_uring_queue_init, which in liburing 2.x only calls io_uring_setup and
+// mmap; the batch lives on the caller's stack. Ranges must be page-aligned.
 #pragma once
 
 #include <cstddef>
@@ -38,6 +39,8 @@ void purge_ring_reset_after_fork_child();
 class PurgeBatch {
  public:
   static constexpr unsigned kMaxRanges = 64;
+  // Fewer ranges go through plain madvise: a ring saves next to nothing.
+  static constexpr unsigned kMinRingRanges = 4;
 
   // Adds a range; false when the batch is full (submit, then add again).
   bool add(void* begin, std::size_t bytes) {
@@ -48,8 +51,7 @@ class PurgeBatch {
   unsigned size() const { return count_; }
   bool full() const { return count_ == kMaxRanges; }
   // Purges every range added and empties the batch. Returns the bytes
-  // purged (ranges the kernel refused are not counted). One range goes
-  // through a plain madvise: a ring saves nothing there.
+  // purged (ranges the kernel refused are not counted).
   std::size_t submit();
   // Whether range `i` (in the order added) was purged by the last submit().
   bool purged(unsigned i) const { return ((purged_mask_ >> i) & 1u) != 0; }
