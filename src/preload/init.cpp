@@ -10,6 +10,7 @@
 // verbose listing and the report's copy of stderr come at start-up.
 #include <fcntl.h>
 #include <pthread.h>
+#include <sys/single_threaded.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -23,6 +24,10 @@
 
 extern char** environ;
 
+// glibc's lock of its list of streams (exported, undeclared in its headers).
+extern "C" void _IO_list_lock();
+extern "C" void _IO_list_unlock();
+
 namespace hakmem::preload {
 
 namespace {
@@ -31,11 +36,27 @@ namespace {
 // so that the child starts with consistent pools and can allocate at once.
 // The allocator is initialised first (or another thread's init waited for),
 // so that no child starts with an init half done by a thread it lacks.
+//
+// stdio's list of streams comes before the allocator's locks, as glibc's
+// fork() orders its own malloc: a thread can hold a FILE's lock and wait for
+// the allocator (getline growing its line) while another holds the list and
+// waits for that FILE (fflush(NULL)); a fork handler holding the allocator's
+// locks while fork() waits for the list would close the cycle. The list lock
+// is recursive, so fork() takes it again after the handlers; in the child,
+// fork() resets it. Only with threads: glibc takes it only then, and alone a
+// process has nobody to wait for.
+bool g_took_stream_list = false;
+
 void fork_prepare() {
   tiers::ensure_initialized();
+  g_took_stream_list = __libc_single_threaded == 0;
+  if (g_took_stream_list) _IO_list_lock();
   tiers::prepare_fork();
 }
-void fork_parent() { tiers::after_fork_parent(); }
+void fork_parent() {
+  tiers::after_fork_parent();
+  if (g_took_stream_list) _IO_list_unlock();
+}
 void fork_child() {
   tiers::after_fork_child();
   control::block_after_fork_child(os::monotonic_ms());
