@@ -15,6 +15,12 @@
 
 namespace hakmem {
 
+namespace detail {
+// Its address names the calling thread as a lock's holder.
+inline constinit HAKMEM_TLS char t_lock_holder_tag = 0;
+inline const void* this_thread_tag() { return &t_lock_holder_tag; }
+}  // namespace detail
+
 class HAKMEM_CAPABILITY("mutex") FutexLock {
  public:
   explicit constexpr FutexLock(LockRank rank) : rank_(rank) {}
@@ -28,6 +34,7 @@ class HAKMEM_CAPABILITY("mutex") FutexLock {
                                         std::memory_order_relaxed)) {
       lock_contended();
     }
+    holder_.store(detail::this_thread_tag(), std::memory_order_relaxed);
   }
 
   // Takes the lock only if it is free, never waiting: for work that has a
@@ -38,6 +45,7 @@ class HAKMEM_CAPABILITY("mutex") FutexLock {
       return false;
     }
     check_rank_on_acquire();
+    holder_.store(detail::this_thread_tag(), std::memory_order_relaxed);
     return true;
   }
 
@@ -48,16 +56,40 @@ class HAKMEM_CAPABILITY("mutex") FutexLock {
                                         std::memory_order_relaxed)) {
       lock_contended();
     }
+    holder_.store(detail::this_thread_tag(), std::memory_order_relaxed);
   }
 
   void unlock() HAKMEM_RELEASE() {
     note_release();
+    holder_.store(nullptr, std::memory_order_relaxed);
     if (state_.exchange(kUnlocked, std::memory_order_release) == kContended) wake_one();
+  }
+
+  // The fork handlers' pair. A fork() from a signal handler that interrupted
+  // this very thread inside the allocator finds a lock the thread holds
+  // already: waiting for it would be for ever, so it is left as it is (its
+  // holder is the forking thread: nobody else can change what it guards),
+  // and the parent's unlock leaves it to the interrupted code.
+  void lock_for_fork() HAKMEM_NO_THREAD_SAFETY_ANALYSIS {
+    if (holder_.load(std::memory_order_relaxed) == detail::this_thread_tag()) {
+      held_at_fork_ = true;
+      return;
+    }
+    lock_ignoring_rank();
+  }
+  void unlock_after_fork_parent() HAKMEM_NO_THREAD_SAFETY_ANALYSIS {
+    if (held_at_fork_) {
+      held_at_fork_ = false;
+      return;
+    }
+    unlock();
   }
 
   // For the child after fork(): the lock's holder, if any, is gone.
   void reset_after_fork() HAKMEM_NO_THREAD_SAFETY_ANALYSIS {
     state_.store(kUnlocked, std::memory_order_relaxed);
+    holder_.store(nullptr, std::memory_order_relaxed);
+    held_at_fork_ = false;
     note_release();
   }
 
@@ -82,6 +114,8 @@ class HAKMEM_CAPABILITY("mutex") FutexLock {
   void record_release();
 
   std::atomic<std::uint32_t> state_{kUnlocked};
+  std::atomic<const void*> holder_{nullptr};  // this_thread_tag() of the holder
+  bool held_at_fork_ = false;                  // lock_for_fork found it held by the forking thread
   const LockRank rank_;
 };
 

@@ -57,8 +57,8 @@ std::size_t meta_mapped_bytes() {
   return g_mapped;
 }
 
-void meta_arena_lock_for_fork() HAKMEM_NO_THREAD_SAFETY_ANALYSIS { g_lock.lock_ignoring_rank(); }
-void meta_arena_unlock_after_fork_parent() HAKMEM_NO_THREAD_SAFETY_ANALYSIS { g_lock.unlock(); }
+void meta_arena_lock_for_fork() HAKMEM_NO_THREAD_SAFETY_ANALYSIS { g_lock.lock_for_fork(); }
+void meta_arena_unlock_after_fork_parent() HAKMEM_NO_THREAD_SAFETY_ANALYSIS { g_lock.unlock_after_fork_parent(); }
 void meta_arena_reset_after_fork_child() { g_lock.reset_after_fork(); }
 
 }  // namespace hakmem::os

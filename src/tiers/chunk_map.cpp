@@ -42,8 +42,8 @@ void ChunkMap::clear(const void* base, std::size_t bytes) {
   }
 }
 
-void ChunkMap::lock_for_fork() HAKMEM_NO_THREAD_SAFETY_ANALYSIS { g_lock.lock_ignoring_rank(); }
-void ChunkMap::unlock_after_fork_parent() HAKMEM_NO_THREAD_SAFETY_ANALYSIS { g_lock.unlock(); }
+void ChunkMap::lock_for_fork() HAKMEM_NO_THREAD_SAFETY_ANALYSIS { g_lock.lock_for_fork(); }
+void ChunkMap::unlock_after_fork_parent() HAKMEM_NO_THREAD_SAFETY_ANALYSIS { g_lock.unlock_after_fork_parent(); }
 void ChunkMap::reset_after_fork_child() { g_lock.reset_after_fork(); }
 
 }  // namespace hakmem::tiers

@@ -238,8 +238,8 @@ ThreadHeap* first_heap() HAKMEM_NO_THREAD_SAFETY_ANALYSIS { return g_all.front()
 ThreadHeap* next_heap(ThreadHeap* h) { return HeapList::next(h); }
 
 void prepare_fork() HAKMEM_NO_THREAD_SAFETY_ANALYSIS {
-  g_exit_heap_lock.lock_ignoring_rank();
-  g_lock.lock_ignoring_rank();
+  g_exit_heap_lock.lock_for_fork();
+  g_lock.lock_for_fork();
   for (std::uint32_t i = 0; i < node_pool_count(); ++i) node_pool(numa::NodeId{i}).lock_for_fork();
   huge_lock_for_fork();
   chunk_map().lock_for_fork();
@@ -251,8 +251,8 @@ void after_fork_parent() HAKMEM_NO_THREAD_SAFETY_ANALYSIS {
   chunk_map().unlock_after_fork_parent();
   huge_unlock_after_fork_parent();
   for (std::uint32_t i = 0; i < node_pool_count(); ++i) node_pool(numa::NodeId{i}).unlock_after_fork_parent();
-  g_lock.unlock();
-  g_exit_heap_lock.unlock();
+  g_lock.unlock_after_fork_parent();
+  g_exit_heap_lock.unlock_after_fork_parent();
 }
 
 void after_fork_child() HAKMEM_NO_THREAD_SAFETY_ANALYSIS {

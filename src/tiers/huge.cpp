@@ -374,8 +374,8 @@ HugeNodeStats huge_node_stats(numa::NodeId node) {
   return s;
 }
 
-void huge_lock_for_fork() HAKMEM_NO_THREAD_SAFETY_ANALYSIS { g_lock.lock_ignoring_rank(); }
-void huge_unlock_after_fork_parent() HAKMEM_NO_THREAD_SAFETY_ANALYSIS { g_lock.unlock(); }
+void huge_lock_for_fork() HAKMEM_NO_THREAD_SAFETY_ANALYSIS { g_lock.lock_for_fork(); }
+void huge_unlock_after_fork_parent() HAKMEM_NO_THREAD_SAFETY_ANALYSIS { g_lock.unlock_after_fork_parent(); }
 void huge_reset_after_fork_child() { g_lock.reset_after_fork(); }
 
 }  // namespace hakmem::tiers

@@ -91,8 +91,8 @@ class NodePool {
 
   numa::NodeId node() const { return node_; }
 
-  void lock_for_fork() HAKMEM_NO_THREAD_SAFETY_ANALYSIS { lock_.lock_ignoring_rank(); }
-  void unlock_after_fork_parent() HAKMEM_NO_THREAD_SAFETY_ANALYSIS { lock_.unlock(); }
+  void lock_for_fork() HAKMEM_NO_THREAD_SAFETY_ANALYSIS { lock_.lock_for_fork(); }
+  void unlock_after_fork_parent() HAKMEM_NO_THREAD_SAFETY_ANALYSIS { lock_.unlock_after_fork_parent(); }
   void reset_after_fork_child() { lock_.reset_after_fork(); }
 
  private:
