@@ -205,8 +205,10 @@ void* allocate_slow(std::size_t n) noexcept {
   return allocate_from_class(class_of(n));
 }
 
+// No hook here: glibc frees with its own locks held (a thread's TLS, under
+// the stack cache lock), and the hook may start the service thread, whose
+// pthread_create takes that lock again.
 void deallocate_slow(void* p, ChunkKind kind) noexcept {
-  run_slow_path_hook();
   switch (kind) {
     case ChunkKind::kSuperSlab:
       free_small(p);
