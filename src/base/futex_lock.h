@@ -29,12 +29,7 @@ class HAKMEM_CAPABILITY("mutex") FutexLock {
 
   void lock() HAKMEM_ACQUIRE() {
     check_rank_on_acquire();
-    std::uint32_t expected = kUnlocked;
-    if (!state_.compare_exchange_strong(expected, kLocked, std::memory_order_acquire,
-                                        std::memory_order_relaxed)) {
-      lock_contended();
-    }
-    holder_.store(detail::this_thread_tag(), std::memory_order_relaxed);
+    lock_ignoring_rank();
   }
 
   // Takes the lock only if it is free, never waiting: for work that has a
