@@ -5,10 +5,12 @@
 #include "numa/topology.h"
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 #include "base/check.h"
 #include "base/format.h"
+#include "os/address_kind.h"
 #include "os/libc_fallback.h"
 #include "os/pages.h"
 #include "tiers/bootstrap.h"
@@ -46,10 +48,8 @@ void* pop_block(ThreadHeap* h, SizeClass c) {
   if (b.head == nullptr && !h->refill(c)) return nullptr;
   void* p = b.head;
   b.head = *static_cast<void**>(p);
-  b.allocs.inc();
-  if constexpr (kChecked) {
-    if (c != 0) static_cast<std::uintptr_t*>(p)[1] = 0;
-  }
+  b.count_alloc();
+  clear_freed_mark(p);
   return p;
 }
 
@@ -82,71 +82,59 @@ SizeClass class_of_block(const Slab& unit, const void* p) {
     f.str(" (size class ").dec(unit->size_class).str(", ").dec(block_size(unit->size_class)).str("-byte blocks)");
   }
   f.ch('\n').write_to(2);
-  __builtin_trap();
+  abort();
 }
 
-// Checked builds: p, freed, must be the start of a live block of the mosaic
-// `unit`, and not one waiting in a thread cache.
-const Slab& check_mosaic_free(void* p, const Slab& unit) {
-  // Its map marks a free block's granules free: a second free finds none
-  // starting there, and nor does a pointer into a block.
-  if (mosaic_block_interior(unit, p)) report_misuse("invalid free (not the start of a block)", p, &unit);
-  if (!mosaic_block_live(unit, p)) report_misuse("invalid or double free", p, &unit);
-  auto* words = static_cast<std::uintptr_t*>(p);
-  if (words[1] == (kFreedCanary ^ reinterpret_cast<std::uintptr_t>(p))) report_misuse("double free", p, &unit);
-  words[1] = kFreedCanary ^ reinterpret_cast<std::uintptr_t>(p);
-  return unit;
+// What a checked pointer was handed to, for the report.
+enum class Use { kFree, kRealloc };
+
+[[noreturn]] void report_not_a_block_start(const void* p, const Slab& unit, Use use) {
+  report_misuse(use == Use::kFree ? "invalid free (not the start of a block)"
+                                  : "realloc of an invalid pointer (not the start of a block)",
+                p, &unit);
+}
+[[noreturn]] void report_free_block(const void* p, const Slab& unit, Use use) {
+  report_misuse(use == Use::kFree ? "double free" : "realloc of a freed pointer", p, &unit);
 }
 
-// Checked builds: p must be the start of a carved block of a live slab, and
-// not already free. Returns the unit's Slab record.
-const Slab& check_small_free(void* p) {
-  const Slab& unit = SuperSlab::unit_slab(p);
+// p, freed or resized, must be the start of a live block of the mosaic
+// `unit`. Its map marks a free block's granules free: a second free finds
+// none starting there, and nor does a pointer into a block.
+void check_mosaic_block(const void* p, const Slab& unit, Use use) {
+  if (mosaic_block_interior(unit, p)) report_not_a_block_start(p, unit, use);
+  if (!mosaic_block_live(unit, p) || has_freed_mark(p, unit.owner)) report_free_block(p, unit, use);
+}
+
+// p must be the start of a carved block of the live slab whose unit record
+// is `unit`, and the block must not be free: what every build checks on a
+// free or resize that left the fast path (remote frees, a freed mark found,
+// realloc), a few loads and a multiply next to a slow path's cost. The
+// fast path's own free checks the freed mark only.
+void check_small_block(const void* p, const Slab& unit, Use use) {
   // A block of a slab already given back: freed twice (its slab emptied and
   // went), or never allocated; nothing left here can tell which.
-  if (unit.state == Slab::State::kFree || unit.owner == nullptr) report_misuse("invalid or double free", p, nullptr);
-  if (unit.size_class == kMosaicClass) return check_mosaic_free(p, unit);
+  if (unit.state == Slab::State::kFree || unit.owner == nullptr) {
+    report_misuse(use == Use::kFree ? "invalid or double free (no live slab holds it)"
+                                    : "realloc of a freed or invalid pointer (no live slab holds it)",
+                  p, nullptr);
+  }
+  if (unit.size_class == kMosaicClass) return check_mosaic_block(p, unit, use);
   const Slab& head = SuperSlab::head_slab(p);
-  SuperSlab* ss = SuperSlab::of(p);
-  const char* begin = ss->slab_begin(head);
-  const auto offset = static_cast<std::size_t>(static_cast<char*>(p) - begin);
-  const std::size_t bs = block_size(unit.size_class);
-  if (static_cast<char*>(p) < begin || offset % bs != 0 || offset / bs >= head.capacity) {
-    report_misuse("invalid free (not the start of a block)", p, &unit);
+  const char* begin = SuperSlab::of(p)->slab_begin(head);
+  if (static_cast<const char*>(p) < begin ||
+      !is_block_start(static_cast<std::size_t>(static_cast<const char*>(p) - begin), unit.size_class, head.capacity)) {
+    report_not_a_block_start(p, unit, use);
   }
   // A parked block (slab_pages.h) is free, its page purged: its mark is gone
   // with the page, but the slab's page mask still tells.
-  if (block_is_parked(p)) report_misuse("double free", p, &unit);
-  if (unit.size_class != 0) {
-    auto* words = static_cast<std::uintptr_t*>(p);
-    if (words[1] == (kFreedCanary ^ reinterpret_cast<std::uintptr_t>(p))) report_misuse("double free", p, &unit);
-    words[1] = kFreedCanary ^ reinterpret_cast<std::uintptr_t>(p);
-  }
-  return unit;
-}
-
-// Checked builds: p, handed to realloc, must be a live block.
-void check_small_live(void* p) {
-  const Slab& unit = SuperSlab::unit_slab(p);
-  const auto* words = static_cast<const std::uintptr_t*>(p);
-  if (unit.size_class == kMosaicClass) {
-    if (!mosaic_block_live(unit, p) || words[1] == (kFreedCanary ^ reinterpret_cast<std::uintptr_t>(p))) {
-      report_misuse("realloc of a freed pointer", p, &unit);
-    }
-    return;
-  }
-  if (block_is_parked(p) ||
-      (unit.size_class != 0 && words[1] == (kFreedCanary ^ reinterpret_cast<std::uintptr_t>(p)))) {
-    report_misuse("realloc of a freed pointer", p, &unit);
-  }
+  if (block_is_parked(p) || has_freed_mark(p, unit.owner)) report_free_block(p, unit, use);
 }
 
 void free_small(void* p) {
-  const Slab& unit = kChecked ? check_small_free(p) : SuperSlab::unit_slab(p);
+  const Slab& unit = SuperSlab::unit_slab(p);
+  check_small_block(p, unit, Use::kFree);
   ThreadHeap* owner = unit.owner;
-  // A block of a released slab: freed twice, or never allocated. Only a
-  // checked build can say so reliably; a release build leaves it alone.
-  if (HAKMEM_UNLIKELY(owner == nullptr)) return;
+  set_freed_mark(p, owner);
   ThreadHeap* h = t_heap;
   if (owner == h) {
     // The owner's bin of the unit's class: kMosaicClass's for a mosaic.
@@ -154,14 +142,11 @@ void free_small(void* p) {
     Bin& b = h->bins[c];
     *static_cast<void**>(p) = b.head;
     b.head = p;
-    b.frees.inc();
-    if (b.over_capacity()) h->flush_overflow(c);
+    if (b.count_free_over_capacity()) h->flush_overflow(c);
     return;
   }
-  // Counted by the block's own class. No block of a mosaic starts at p: a
-  // second free, which only a checked build reports.
+  // Counted by the block's own class.
   const SizeClass c = class_of_block(unit, p);
-  if (HAKMEM_UNLIKELY(c == kMosaicClass)) return;
   // A thread that frees other threads' blocks gets a heap of its own to
   // batch them in (a consumer thread may never allocate at all).
   if (HAKMEM_UNLIKELY(h == &g_unattached_heap)) {
@@ -173,6 +158,38 @@ void free_small(void* p) {
     }
   }
   h->free_remote(owner, p, c);
+}
+
+// Checked builds: p, which no part of hakmem holds, goes to glibc's free or
+// realloc only if glibc could have made it. A stack or global address, or
+// one at a mapping's start, would make glibc read a header that is not
+// there and crash without a word.
+void check_foreign_pointer(const void* p, Use use) {
+  const os::AddressFacts facts = os::classify_foreign_address(p);
+  const char* what = use == Use::kFree ? "invalid free" : "realloc of an invalid pointer";
+  Formatter f;
+  f.str("hakmem: ").str(what).str(" of ").ptr(p).str(" (");
+  switch (facts.kind) {
+    case os::AddressKind::kMaybeLibcBlock:
+      return;
+    case os::AddressKind::kUnmapped:
+      f.str("no mapping holds it");
+      break;
+    case os::AddressKind::kImage:
+      f.str("a global or constant of ").str(facts.object[0] != '\0' ? facts.object : "the program");
+      break;
+    case os::AddressKind::kStack:
+      f.str("a stack address");
+      break;
+    case os::AddressKind::kMappingStart:
+      f.str("the start of a mapping no allocator made");
+      break;
+    case os::AddressKind::kMisaligned:
+      f.str("misaligned: no allocator's block starts there");
+      break;
+  }
+  f.str(")\n").write_to(2);
+  abort();
 }
 
 // Where a realloc keeps its block: smaller requests keep it while they use
@@ -214,17 +231,19 @@ void deallocate_slow(void* p, ChunkKind kind) noexcept {
       free_small(p);
       return;
     case ChunkKind::kHuge:
-      if (!huge_free(p) && kChecked) report_misuse("invalid or double free", p, nullptr);
+      if (!huge_free(p)) report_misuse("invalid or double free (no huge block starts there)", p, nullptr);
       return;
     case ChunkKind::kBootstrap:
       return;
     case ChunkKind::kForeign:
-      if (p != nullptr) os::libc_free(p);
+      if (p == nullptr) return;
+      if constexpr (kChecked) check_foreign_pointer(p, Use::kFree);
+      os::libc_free(p);
       return;
   }
 }
 
-void flush_slow(ThreadHeap* h, SizeClass c) noexcept { h->flush_overflow(c); }
+void flush_slow(ThreadHeap* h, std::size_t c) noexcept { h->flush_overflow(static_cast<SizeClass>(c)); }
 
 void* allocate_zeroed(std::size_t count, std::size_t size) {
   std::size_t n = 0;
@@ -247,13 +266,8 @@ void* reallocate(void* p, std::size_t n) {
   switch (g_chunk_map.kind_of(p)) {
     case ChunkKind::kSuperSlab: {
       const Slab& unit = SuperSlab::unit_slab(p);
-      if (unit.owner == nullptr) {
-        if (kChecked) report_misuse("realloc of a freed pointer", p, nullptr);
-        return fail_enomem();
-      }
-      if constexpr (kChecked) check_small_live(p);
+      check_small_block(p, unit, Use::kRealloc);
       const SizeClass c = class_of_block(unit, p);
-      if (c == kMosaicClass) return fail_enomem();  // a freed block of a mosaic
       const std::size_t usable = block_size(c);
       if (fits_in_place(usable, n)) return p;
       void* fresh = move_block(p, usable, n);
@@ -276,7 +290,7 @@ void* reallocate(void* p, std::size_t n) {
       } else {
         unknown = true;
       }
-      if (unknown && kChecked) report_misuse("realloc of a freed pointer", p, nullptr);
+      if (unknown) report_misuse("realloc of a freed pointer, or of one inside a block (no huge block starts there)", p, nullptr);
       return fail_enomem();
     }
     case ChunkKind::kBootstrap: {
@@ -289,13 +303,13 @@ void* reallocate(void* p, std::size_t n) {
     case ChunkKind::kForeign:
       break;
   }
+  if constexpr (kChecked) check_foreign_pointer(p, Use::kRealloc);
   return os::libc_realloc(p, n);
 }
 
 void* allocate_aligned_slow(std::size_t alignment, std::size_t n) noexcept {
   if (alignment <= kMinAlignment) {
-    // Only the 8-byte class is less than 16-aligned.
-    if (alignment > 8 && n < kMinAlignment) n = kMinAlignment;
+    // Every class's blocks are 16-byte aligned.
     return allocate(n);
   }
   if (alignment <= kOsPageBytes && n <= kMaxSlabBlock) {

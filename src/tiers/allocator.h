@@ -19,6 +19,7 @@
 // │                                                                                   │
 // │ deallocate(p)                            [FAST] p in a SuperSlab of this thread's │
 // │   chunk_map().kind_of(p) -> unit's Slab -> owner == t_heap -> push bins[c]          │
+// │   ├─ p not a block's start, or freed mark set ──> deallocate_slow: report, abort   │
 // │   ├─ bin over capacity ───> ThreadHeap::flush_overflow: oldest half to the slabs   │
 // │   └─ deallocate_slow(p)                  [SLOW]                                     │
 // │        ├─ other owner ─────> owner->push_remote (lock-free inbox)                   │
@@ -28,8 +29,9 @@
 // └───────────────────────────────────────────────────────────────────────────────────┘
 //
 // The fast paths take no lock, make no syscall, test no option, update no
-// shared counter: a thread-local pointer, a table lookup, a list pop or push
-// and two per-thread counters.
+// shared counter: a thread-local pointer, a table lookup, a list pop or push,
+// two per-thread counters, and on free the two misuse tests (a multiply
+// that says p starts a block, the freed mark of freed_mark.h).
 #pragma once
 
 #include <cstddef>
@@ -37,6 +39,7 @@
 #include "base/attributes.h"
 #include "base/build_config.h"
 #include "tiers/chunk_map.h"
+#include "tiers/freed_mark.h"
 #include "tiers/heap_registry.h"
 #include "tiers/size_classes.h"
 #include "tiers/superslab.h"
@@ -48,36 +51,33 @@ extern ChunkMap g_chunk_map;
 
 HAKMEM_SLOW_PATH void* allocate_slow(std::size_t n) noexcept;
 HAKMEM_SLOW_PATH void deallocate_slow(void* p, ChunkKind kind) noexcept;
-HAKMEM_SLOW_PATH void flush_slow(ThreadHeap* h, SizeClass c) noexcept;
-
-// In checked builds, a free block carries this (xor its address) in its
-// second word, so that freeing it again is caught.
-inline constexpr std::uintptr_t kFreedCanary = 0x5afe5afe0bad0badull;
+HAKMEM_SLOW_PATH void flush_slow(ThreadHeap* h, std::size_t c) noexcept;
 
 // A block of class c from this thread's cache, or null when its bin is
 // empty (or the thread has no heap yet: its bins are the empty ones of the
 // unattached heap).
-HAKMEM_FAST_PATH void* pop_cached(SizeClass c) noexcept {
-  Bin& b = t_heap->bins[c];
-  void* p = b.head;
+HAKMEM_FAST_PATH void* pop_cached(unsigned c) noexcept {
+  Bin* const b = &t_heap->bins[c];
+  void* p = b->head;
   if (HAKMEM_LIKELY(p != nullptr)) {
-    b.head = *static_cast<void**>(p);
-    b.allocs.inc();
-    if constexpr (kChecked) {
-      if (c != 0) static_cast<std::uintptr_t*>(p)[1] = 0;
-    }
+    b->head = *static_cast<void**>(p);
+    b->count_alloc();
+    clear_freed_mark(p);
   }
   return p;
 }
 
 HAKMEM_FAST_PATH void* allocate(std::size_t n) noexcept {
-  // Checked builds serve nothing from the 8-byte class: its blocks have no
-  // second word to carry the freed-block canary.
-  if constexpr (kChecked) n = n < 16 ? 16 : n;
-  if (HAKMEM_LIKELY(n <= kMaxSlabBlock)) {
-    const SizeClass c = HAKMEM_LIKELY(n <= kMaxTinyBlock) ? tiny_class_of(n) : compute_class(n);
-    if (void* p = pop_cached(c); HAKMEM_LIKELY(p != nullptr)) return p;
+  // Tiny requests first: they pass one compare, the rest two.
+  unsigned c;
+  if (HAKMEM_LIKELY(n <= kMaxTinyBlock)) {
+    c = tiny_class_of(n);
+  } else if (HAKMEM_LIKELY(n <= kMaxSlabBlock)) {
+    c = compute_class_index(n);
+  } else {
+    return allocate_slow(n);
   }
+  if (void* p = pop_cached(c); HAKMEM_LIKELY(p != nullptr)) return p;
   return allocate_slow(n);
 }
 
@@ -87,13 +87,20 @@ HAKMEM_FAST_PATH void deallocate(void* p) noexcept {
     const Slab& unit = SuperSlab::unit_slab(p);
     ThreadHeap* h = t_heap;
     if (HAKMEM_LIKELY(unit.owner == h)) {
-      const SizeClass c = unit.size_class;
+      const std::size_t c = unit.size_class;
+      // Not a block's start, or freed already: the slow path says which
+      // and stops.
+      if (HAKMEM_UNLIKELY(has_freed_mark(p, h))) return deallocate_slow(p, kind);
+      const std::uint64_t multiplier = h->block_start_multipliers[c];
+      if (HAKMEM_UNLIKELY(reinterpret_cast<std::uintptr_t>(p) * multiplier - unit.scaled_origin >= multiplier)) {
+        return deallocate_slow(p, kind);
+      }
+      set_freed_mark(p, h);
       Bin& b = h->bins[c];
       *static_cast<void**>(p) = b.head;
       b.head = p;
-      b.frees.inc();
       // Tail calls: the fast path needs no stack frame.
-      if (HAKMEM_UNLIKELY(b.over_capacity())) return flush_slow(h, c);
+      if (HAKMEM_UNLIKELY(b.count_free_over_capacity())) return flush_slow(h, c);
       return;
     }
   }

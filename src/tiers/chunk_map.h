@@ -39,8 +39,10 @@ class ChunkMap {
 
   HAKMEM_FAST_PATH ChunkKind kind_of(const void* p) const {
     const auto a = reinterpret_cast<std::uintptr_t>(p);
-    if (HAKMEM_UNLIKELY((a >> kAddressBits) != 0)) return ChunkKind::kForeign;
-    const Leaf* leaf = __atomic_load_n(&root_[a >> (kSuperSlabShift + kLeafBits)], __ATOMIC_ACQUIRE);
+    // Above the user address space: a root index past the root.
+    const std::uintptr_t root_index = a >> (kSuperSlabShift + kLeafBits);
+    if (HAKMEM_UNLIKELY(root_index >= kRootEntries)) return ChunkKind::kForeign;
+    const Leaf* leaf = __atomic_load_n(&root_[root_index], __ATOMIC_ACQUIRE);
     if (HAKMEM_UNLIKELY(leaf == nullptr)) return ChunkKind::kForeign;
     return static_cast<ChunkKind>(
         leaf->entries[(a >> kSuperSlabShift) & (kLeafEntries - 1)].load(std::memory_order_relaxed));

@@ -130,6 +130,7 @@ void make_mosaic(SuperSlab& ss, Slab& head, MosaicMap* map) {
   head.parked = 0;
   head.free_list = nullptr;
   head.mosaic = map;
+  ss.set_scaled_origin(head, kMosaicClass);
   // Other threads read the class of a block they free; once they see
   // kMosaicClass they read the map, which must be complete by then.
   __atomic_store_n(&head.size_class, kMosaicClass, __ATOMIC_RELEASE);

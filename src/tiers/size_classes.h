@@ -3,9 +3,13 @@
 //
 // Layer: tiers. Pure functions over constexpr tables; any thread.
 //
-// Classes: 8 B, then 16 B steps to 128 B, then eight classes per power of
-// two to 1 KiB (144, 160, ..., 256, 288, ..., 576, 640, ..., 1024), then four
+// Classes: 16 B steps to 128 B, then eight classes per power of two to
+// 1 KiB (144, 160, ..., 256, 288, ..., 576, 640, ..., 1024), then four
 // to 256 KiB (1280, 1536, 1792, 2048, 2560, ...).
+//
+// No class is smaller than 16 B: a free block holds two words, the free
+// list's link and the freed mark that catches a second free of it
+// (allocator.h), and every block keeps 16-byte alignment.
 //
 // Tiny blocks get eight a doubling for the cache as much as for the waste.
 // With four, a third of random tiny requests landed in the 768 B and 1 KiB
@@ -23,7 +27,7 @@
 // every class's slabs behind them).
 //
 // Tiers (the names used in stats):
-//   tiny   8 B .. 1 KiB     one 64 KiB slab unit per slab
+//   tiny  16 B .. 1 KiB     one 64 KiB slab unit per slab
 //   mid    1 KiB .. 32 KiB  slabs of one or more units, at least 4 blocks
 //   large  32 KiB .. 256 KiB  slabs of 1 to 5 units holding 1 to 4 blocks
 //   huge   above 256 KiB      cut from shared spans on 64 KiB granules
@@ -46,7 +50,7 @@ inline constexpr std::size_t kMaxMidBlock = 32 * 1024;
 inline constexpr std::size_t kMaxSlabBlock = std::size_t{256} << 10;  // 256 KiB
 inline constexpr unsigned kTinyStepsPerDoubling = 8;
 inline constexpr unsigned kStepsPerDoubling = 4;
-inline constexpr unsigned kFirstTinyGeometricClass = 9;                                   // 144 B
+inline constexpr unsigned kFirstTinyGeometricClass = 8;                                   // 144 B
 inline constexpr unsigned kFirstGeometricClass = kFirstTinyGeometricClass + 3 * kTinyStepsPerDoubling;  // 1280 B
 inline constexpr unsigned kClassCount = kFirstGeometricClass + (18 - 10) * kStepsPerDoubling;  // .. 256 KiB
 
@@ -61,23 +65,25 @@ enum class Tier : std::uint8_t { kTiny, kMid, kLarge, kHuge };
 inline constexpr unsigned kTierCount = 4;
 const char* tier_name(Tier t);
 
-// The class for a request of n bytes, n <= kMaxSlabBlock. Pure arithmetic.
-constexpr SizeClass compute_class(std::size_t n) {
-  if (n <= 8) return 0;
-  if (n <= 128) return static_cast<SizeClass>((n + 15) / 16);
+// The class for a request of n bytes, n <= kMaxSlabBlock. Pure arithmetic,
+// in a full register: the fast path indexes with it, and a SizeClass result
+// would cost it a zero extension.
+constexpr unsigned compute_class_index(std::size_t n) {
+  if (n <= 16) return 0;
+  if (n <= 128) return static_cast<unsigned>((n + 15) / 16 - 1);
   const std::size_t m = n - 1;
   const unsigned p = log2_floor(m);  // 2^p <= m < 2^(p+1), p >= 7
   if (n <= kMaxTinyBlock) {
     const unsigned step = static_cast<unsigned>(m >> (p - 3));  // 8..15
-    return static_cast<SizeClass>(kFirstTinyGeometricClass + (p - 7) * kTinyStepsPerDoubling + step - 8);
+    return kFirstTinyGeometricClass + (p - 7) * kTinyStepsPerDoubling + step - 8;
   }
   const unsigned step = static_cast<unsigned>(m >> (p - 2));  // 4..7
-  return static_cast<SizeClass>(kFirstGeometricClass + (p - 10) * kStepsPerDoubling + step - 4);
+  return kFirstGeometricClass + (p - 10) * kStepsPerDoubling + step - 4;
 }
+constexpr SizeClass compute_class(std::size_t n) { return static_cast<SizeClass>(compute_class_index(n)); }
 
 constexpr std::size_t compute_block_size(SizeClass c) {
-  if (c == 0) return 8;
-  if (c < kFirstTinyGeometricClass) return std::size_t{c} * 16;
+  if (c < kFirstTinyGeometricClass) return (std::size_t{c} + 1) * 16;
   if (c < kFirstGeometricClass) {
     const unsigned g = c - kFirstTinyGeometricClass;
     const unsigned p = 7 + g / kTinyStepsPerDoubling;
@@ -148,6 +154,29 @@ HAKMEM_FAST_PATH SizeClass class_of(std::size_t n) {
   return n <= kMaxTinyBlock ? tiny_class_of(n) : compute_class(n);
 }
 HAKMEM_FAST_PATH std::size_t block_size(SizeClass c) { return kClassInfo[c].block_bytes; }
+// By bin (class, and last the mosaic bin, whose blocks start on any 16-byte
+// granule): ceil(2^64 / block size). For an offset below 2^32, offset
+// times it (mod 2^64) falls below it exactly when the block size divides
+// the offset: the product's low part is the remainder scaled up.
+constexpr std::array<std::uint64_t, kBinCount> make_block_start_multipliers() {
+  std::array<std::uint64_t, kBinCount> t{};
+  for (unsigned c = 0; c < kBinCount; ++c) {
+    const std::size_t b = c == kMosaicClass ? 16 : compute_block_size(static_cast<SizeClass>(c));
+    t[c] = ~std::uint64_t{0} / b + 1;
+  }
+  return t;
+}
+inline constexpr std::array<std::uint64_t, kBinCount> kBlockStartMultiplier = make_block_start_multipliers();
+
+HAKMEM_FAST_PATH bool block_starts_at(std::uint64_t offset, std::uint64_t multiplier) {
+  return offset * multiplier < multiplier;
+}
+
+// Whether a block of class c starts `offset` bytes into a slab that holds
+// `capacity` of them: a multiply and two compares, no division.
+inline bool is_block_start(std::size_t offset, SizeClass c, std::uint32_t capacity) {
+  return offset < std::size_t{capacity} * block_size(c) && block_starts_at(offset, kBlockStartMultiplier[c]);
+}
 inline unsigned units_per_slab(SizeClass c) { return kClassInfo[c].units_per_slab; }
 inline Tier tier_of(SizeClass c) { return kClassInfo[c].tier; }
 

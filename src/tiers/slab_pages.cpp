@@ -6,6 +6,7 @@
 #include "base/check.h"
 #include "os/pages.h"
 #include "tiers/allocator.h"
+#include "tiers/freed_mark.h"
 
 namespace hakmem::tiers {
 
@@ -18,9 +19,7 @@ constexpr unsigned max_units_per_slab() {
   return m;
 }
 constexpr unsigned kMaxSlabPages = max_units_per_slab() * kPagesPerUnit;
-// The most blocks a slab holds: a one-unit slab of 8-byte blocks (slabs of
-// several units hold bigger blocks).
-constexpr std::size_t kMaxBlocks = kSlabUnitBytes / 8;
+constexpr std::size_t kMaxBlocks = kMaxSlabBlocks;
 
 // A set of the slab's small pages, page 0 being the first of its head unit.
 struct PageSet {
@@ -222,10 +221,8 @@ void unpark_blocks(SuperSlab& ss, Slab& head) {
     for (std::int64_t i = last < below ? last : below - 1; i >= static_cast<std::int64_t>(first); --i) {
       void* p = at.block(static_cast<std::uint32_t>(i));
       *static_cast<void**>(p) = list;
-      if constexpr (kChecked) {
-        // The freed-block mark the pages lost, so that freeing it again is caught.
-        if (head.size_class != 0) static_cast<std::uintptr_t*>(p)[1] = kFreedCanary ^ reinterpret_cast<std::uintptr_t>(p);
-      }
+      // The freed mark the page lost, so that freeing the block again is caught.
+      set_freed_mark(p, head.owner);
       list = p;
       ++linked;
     }

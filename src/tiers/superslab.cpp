@@ -57,6 +57,12 @@ int SuperSlab::find_free_run(unsigned count, std::size_t block_bytes) const {
   return best;
 }
 
+void SuperSlab::set_scaled_origin(Slab& head, unsigned bin) {
+  const std::uint64_t scaled = reinterpret_cast<std::uintptr_t>(slab_begin(head)) * kBlockStartMultiplier[bin];
+  const unsigned first = index_of(head);
+  for (unsigned u = first; u < first + head.unit_count; ++u) slabs_[u].scaled_origin = scaled;
+}
+
 Slab& SuperSlab::carve_slab(unsigned first, unsigned count, SizeClass size_class, ThreadHeap* owner) {
   HAKMEM_ASSERT(first + count <= kUnitsPerSuperSlab);
   for (unsigned u = first; u < first + count; ++u) {
@@ -74,13 +80,14 @@ Slab& SuperSlab::carve_slab(unsigned first, unsigned count, SizeClass size_class
   free_two_looks_ago_ &= ~mask;
   Slab& head = slabs_[first];
   head.unit_count = static_cast<std::uint8_t>(count);
-  head.capacity = static_cast<std::uint32_t>((slab_end(head) - slab_begin(head)) / block_size(size_class));
+  head.capacity = static_cast<std::uint16_t>((slab_end(head) - slab_begin(head)) / block_size(size_class));
   head.used = 0;
   head.carved = 0;
   head.parked = 0;
   head.purged_pages.store(0, std::memory_order_relaxed);
   head.free_list = nullptr;
   head.on_full_list = false;
+  set_scaled_origin(head, size_class);
   HAKMEM_ASSERT(head.capacity > 0);
   return head;
 }
@@ -97,6 +104,7 @@ void SuperSlab::release_slab(Slab& head) {
     s.unit_count = 0;
     s.capacity = s.used = s.carved = s.parked = 0;
     s.purged_pages.store(0, std::memory_order_relaxed);
+    s.scaled_origin = 0;
     s.free_list = nullptr;
     s.mosaic = nullptr;
   }

@@ -39,6 +39,11 @@ namespace hakmem::tiers {
 class ThreadHeap;
 class MosaicMap;
 
+// The most blocks a slab holds: a one-unit slab of the smallest blocks
+// (slabs of several units hold bigger ones).
+inline constexpr std::size_t kMaxSlabBlocks = kSlabUnitBytes / 16;
+static_assert(kMaxSlabBlocks <= 0xffff, "Slab counts blocks in 16 bits");
+
 // Small pages per slab unit: Slab::purged_pages has a bit for each.
 inline constexpr unsigned kPagesPerUnit = kSlabUnitBytes / kOsPageBytes;
 static_assert(kPagesPerUnit == 16, "Slab::purged_pages is one 16-bit mask per unit");
@@ -53,17 +58,23 @@ struct alignas(64) Slab {  // 64 bytes: the free path indexes the array with a s
   std::uint8_t head_unit = 0;   // the slab's first unit (itself for the head)
   std::uint8_t unit_count = 0;  // head only: units in the slab
 
-  // Head only; written by the owner thread alone.
-  std::uint32_t capacity = 0;   // blocks that fit
-  std::uint32_t used = 0;       // blocks out of the slab: in a thread cache, with the program, or in the inbox
-  std::uint32_t carved = 0;     // blocks cut from fresh memory so far, in carve order (SuperSlab::carve_start)
-  std::uint32_t parked = 0;     // free blocks off the free list, their pages purged (slab_pages.h)
+  // Head only; written by the owner thread alone. A slab holds at most a
+  // unit's worth of the smallest blocks (kMaxSlabBlocks).
+  std::uint16_t capacity = 0;   // blocks that fit
+  std::uint16_t used = 0;       // blocks out of the slab: in a thread cache, with the program, or in the inbox
+  std::uint16_t carved = 0;     // blocks cut from fresh memory so far, in carve order (SuperSlab::carve_start)
+  std::uint16_t parked = 0;     // free blocks off the free list, their pages purged (slab_pages.h)
   // Which of the unit's 16 small pages are purged, their blocks parked (in
   // every unit record of the slab, head and continuations alike). Written
   // by the owner; read (relaxed) by checked builds' free, from any thread,
   // to catch a free of a parked block.
   std::atomic<std::uint16_t> purged_pages{0};
   bool on_full_list = false;
+  // The slab's first block's address times its bin's block-start
+  // multiplier (size_classes.h), in every unit record of the slab: the free
+  // fast path tests that p starts a block as p * multiplier - this <
+  // multiplier, one multiply with no subtraction before it.
+  std::uint64_t scaled_origin = 0;
   void* free_list = nullptr;    // blocks given back, singly linked through their first word
   ListLinks<Slab> links;        // the owner's partial or full list for size_class
   // A mosaic slab (size_class == kMosaicClass, mosaic.h): where each block
@@ -138,6 +149,9 @@ class SuperSlab {
   // only where that costs little), in the shortest run of free units that
   // holds them (best fit). Returns the first unit, or -1.
   int find_free_run(unsigned count, std::size_t block_bytes) const;
+  // Sets Slab::scaled_origin in the records of the slab headed at `head`,
+  // for blocks of the bin `bin` (a class, or kMosaicClass).
+  void set_scaled_origin(Slab& head, unsigned bin);
   // Marks the units as a slab of `size_class` owned by `owner`.
   Slab& carve_slab(unsigned first, unsigned count, SizeClass size_class, ThreadHeap* owner);
   // Returns the slab's units to the free set. The slab must be empty.

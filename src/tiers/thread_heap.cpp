@@ -16,6 +16,7 @@
 #include "os/pages.h"
 #include "os/purge_batch.h"
 #include "tiers/allocator.h"
+#include "tiers/freed_mark.h"
 #include "tiers/node_pool.h"
 #include "tiers/slab_pages.h"
 #include "tiers/slow_path_hook.h"
@@ -53,7 +54,7 @@ void ThreadHeap::init(numa::NodeId node) {
     update_free_limit(static_cast<SizeClass>(c));
   }
   // Never under its limit: every free into it flushes at once.
-  bins[kMosaicClass].free_limit = -1;
+  bins[kMosaicClass].set_free_limit(-1);
 }
 
 std::uint64_t ThreadHeap::cached_blocks(SizeClass c) const {
@@ -64,7 +65,7 @@ std::uint64_t ThreadHeap::cached_blocks(SizeClass c) const {
 
 void ThreadHeap::update_free_limit(SizeClass c) {
   const ClassState& cs = classes_[c];
-  bins[c].free_limit = static_cast<std::int64_t>(cs.capacity) - static_cast<std::int64_t>(cs.filled.get() - cs.drained.get());
+  bins[c].set_free_limit(static_cast<std::int64_t>(cs.capacity) - static_cast<std::int64_t>(cs.filled.get() - cs.drained.get()));
 }
 
 std::uint32_t ThreadHeap::grown_capacity(std::uint32_t capacity, std::uint32_t max_capacity,
@@ -357,8 +358,7 @@ void ThreadHeap::free_remote(ThreadHeap* owner, void* block, SizeClass c) {
     Bin& b = bins[c];
     *static_cast<void**>(block) = b.head;
     b.head = block;
-    b.frees.inc();
-    if (b.over_capacity()) flush_overflow(c);
+    if (b.count_free_over_capacity()) flush_overflow(c);
     return;
   }
   cs.remote_frees.inc();
@@ -465,12 +465,10 @@ std::uint32_t ThreadHeap::carve_from_mosaics(SizeClass c, std::uint32_t want) {
     got += carve_from_known_mosaics(c, want - got, {.into_purged = true, .natural_alignment = aligned}, list);
   }
   if constexpr (kChecked) {
-    // Free blocks carry the canary, so that a free of one still in the
-    // thread cache is caught (a mosaic's map counts it live).
+    // Blocks in the thread cache carry the freed mark, so that a free of
+    // one no allocation handed out is caught (a mosaic's map counts it live).
     std::uint32_t i = 0;
-    for (void* p = *list; i < got; p = *static_cast<void**>(p), ++i) {
-      static_cast<std::uintptr_t*>(p)[1] = kFreedCanary ^ reinterpret_cast<std::uintptr_t>(p);
-    }
+    for (void* p = *list; i < got; p = *static_cast<void**>(p), ++i) set_freed_mark(p, this);
   }
   return got;
 }
@@ -559,7 +557,7 @@ void ThreadHeap::return_to_mosaic(Slab& head, void* block) {
 
 void ThreadHeap::flush_mosaic_bin() {
   Bin& mb = bins[kMosaicClass];
-  // Every free into the bin flushes it (its free_limit), so it holds the
+  // Every free into the bin flushes it (its limit is -1), so it holds the
   // block just freed and no other. The link that free stored is not read
   // back: the load would wait for the block's cache line, which the store
   // alone did not.
@@ -582,9 +580,9 @@ void ThreadHeap::free_mosaic_block(void* p) {
   // passes such blocks back, allocate_aligned_past).
   const SizeClass c = mosaic_block_class(head, p);
   Bin& b = bins[c];
-  b.frees.inc();
+  const bool over_capacity = b.count_free_over_capacity();
   const bool fits_bin = !classes_[c].mosaic_blocks_aligned || mosaic_block_naturally_aligned(c, p);
-  if (fits_bin && !b.over_capacity()) {
+  if (fits_bin && !over_capacity) {
     *static_cast<void**>(p) = b.head;
     b.head = p;
     return;

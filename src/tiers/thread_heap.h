@@ -56,6 +56,7 @@
 // purges its free pages.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -82,13 +83,22 @@ struct Bin {
   void* head = nullptr;   // free blocks, linked through their first word
   FastCounter allocs;     // blocks handed to the program from this bin, ever
   FastCounter frees;      // blocks the program freed into this bin, ever
-  // The bin is over capacity when frees - allocs > free_limit; recomputed by
-  // the slow paths as capacity - (filled - drained).
-  std::int64_t free_limit = 0;
+  // Frees the bin takes before it is over capacity: the slow paths' limit
+  // (capacity - (filled - drained)) less the blocks freed into the bin and
+  // not taken back (frees - allocs). Both fast paths keep it, so that a
+  // free tests one field.
+  std::int64_t room = 0;
 
-  HAKMEM_FAST_PATH bool over_capacity() const {
-    return static_cast<std::int64_t>(frees.get() - allocs.get()) > free_limit;
+  HAKMEM_FAST_PATH void count_alloc() {
+    allocs.inc();
+    ++room;
   }
+  // Counts a free into the bin; true when the bin is then over capacity.
+  HAKMEM_FAST_PATH bool count_free_over_capacity() {
+    frees.inc();
+    return --room < 0;
+  }
+  void set_free_limit(std::int64_t limit) { room = limit - static_cast<std::int64_t>(frees.get() - allocs.get()); }
 };
 
 using SlabList = IntrusiveList<Slab, &Slab::links>;
@@ -171,6 +181,9 @@ class ThreadHeap {
   // The thread cache; the fast path reads and writes it directly. The last
   // bin, kMosaicClass's, is always over capacity (see MOSAICS).
   Bin bins[kBinCount];
+  // By bin: the multiplier that tests a block's start (size_classes.h). A
+  // copy in the heap, so that the free fast path finds it beside the bins.
+  std::array<std::uint64_t, kBinCount> block_start_multipliers = kBlockStartMultiplier;
   // Huge blocks this heap's thread resized lately (realloc's lock-free case).
   HugeHints huge_hints;
 

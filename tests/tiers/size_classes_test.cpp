@@ -27,11 +27,11 @@ TEST(SizeClasses, BlockSizesGrowAndWasteIsBounded) {
     if (b > 128) {
       EXPECT_LE((b - prev - 1) * (b <= kMaxTinyBlock ? 8 : 4), b) << b;
     }
-    if (c > 0) {
-      EXPECT_EQ(b % 16, 0u) << "every class but the first keeps 16-byte alignment";
-    }
+    EXPECT_EQ(b % 16, 0u) << "every class keeps 16-byte alignment";
   }
-  EXPECT_EQ(block_size(0), 8u);
+  EXPECT_EQ(block_size(0), 16u) << "a free block holds its link and its freed mark";
+  EXPECT_EQ(class_of(0), 0);
+  EXPECT_EQ(class_of(8), 0);
   EXPECT_EQ(block_size(kClassCount - 1), kMaxSlabBlock);
 }
 
@@ -79,6 +79,20 @@ TEST(SizeClasses, AlignedClassIsAMultipleOfTheAlignment) {
     }
   }
   EXPECT_EQ(aligned_class_of(kMaxSlabBlock + 1, 16), kClassCount);
+}
+
+// The multiply test agrees with a division at every offset of every slab.
+TEST(SizeClasses, BlockStartTestAgreesWithDivision) {
+  for (unsigned i = 0; i < kClassCount; ++i) {
+    const auto c = static_cast<SizeClass>(i);
+    const std::size_t b = block_size(c);
+    const std::size_t bytes = units_per_slab(c) * kSlabUnitBytes;
+    const auto capacity = static_cast<std::uint32_t>(bytes / b);
+    for (std::size_t offset = 0; offset < bytes + b; offset += (b < 64 ? 1 : 7)) {
+      ASSERT_EQ(is_block_start(offset, c, capacity), offset % b == 0 && offset / b < capacity)
+          << "class " << i << " (" << b << " B), offset " << offset;
+    }
+  }
 }
 
 }  // namespace
