@@ -73,7 +73,7 @@ SizeClass class_of_block(const Slab& unit, const void* p) {
   return c == kMosaicClass ? mosaic_block_class(unit, p) : c;
 }
 
-[[noreturn]] void report_misuse(const char* what, const void* p, const Slab* unit) {
+[[noreturn]] HAKMEM_SLOW_PATH void report_misuse(const char* what, const void* p, const Slab* unit) {
   Formatter f;
   f.str("hakmem: ").str(what).str(" of ").ptr(p);
   if (unit != nullptr && unit->state != Slab::State::kFree && unit->size_class == kMosaicClass) {
@@ -100,16 +100,31 @@ enum class Use { kFree, kRealloc };
 // p, freed or resized, must be the start of a live block of the mosaic
 // `unit`. Its map marks a free block's granules free: a second free finds
 // none starting there, and nor does a pointer into a block.
-void check_mosaic_block(const void* p, const Slab& unit, Use use) {
+HAKMEM_SLOW_PATH void check_mosaic_block(const void* p, const Slab& unit, Use use) {
   if (mosaic_block_interior(unit, p)) report_not_a_block_start(p, unit, use);
   if (!mosaic_block_live(unit, p) || has_freed_mark(p, unit.owner)) report_free_block(p, unit, use);
+}
+
+// The slab's geometry says whether p starts a carved block of class c (a
+// division, and the slab's capacity); reports it if not. A mosaic's
+// conversion may have changed the record since the caller read the class.
+HAKMEM_SLOW_PATH void check_block_geometry(const void* p, const Slab& unit, SizeClass c, Use use) {
+  if (__atomic_load_n(&unit.size_class, __ATOMIC_ACQUIRE) == kMosaicClass) return check_mosaic_block(p, unit, use);
+  const Slab& head = SuperSlab::head_slab(p);
+  const char* begin = SuperSlab::of(p)->slab_begin(head);
+  if (static_cast<const char*>(p) < begin ||
+      !is_block_start(static_cast<std::size_t>(static_cast<const char*>(p) - begin), c, head.capacity)) {
+    report_not_a_block_start(p, unit, use);
+  }
 }
 
 // p must be the start of a carved block of the live slab whose unit record
 // is `unit`, and the block must not be free: what every build checks on a
 // free or resize that left the fast path (remote frees, a freed mark found,
-// realloc), a few loads and a multiply next to a slow path's cost. The
-// fast path's own free checks the freed mark only.
+// realloc). Remote frees are frequent, so the release build tests with the
+// fast path's multiply and looks at the slab's geometry only when that
+// fails; checked builds always do, and look for parked blocks too. Any
+// thread: the class is read as other threads' frees read it.
 void check_small_block(const void* p, const Slab& unit, Use use) {
   // A block of a slab already given back: freed twice (its slab emptied and
   // went), or never allocated; nothing left here can tell which.
@@ -118,16 +133,12 @@ void check_small_block(const void* p, const Slab& unit, Use use) {
                                     : "realloc of a freed or invalid pointer (no live slab holds it)",
                   p, nullptr);
   }
-  if (unit.size_class == kMosaicClass) return check_mosaic_block(p, unit, use);
-  const Slab& head = SuperSlab::head_slab(p);
-  const char* begin = SuperSlab::of(p)->slab_begin(head);
-  if (static_cast<const char*>(p) < begin ||
-      !is_block_start(static_cast<std::size_t>(static_cast<const char*>(p) - begin), unit.size_class, head.capacity)) {
-    report_not_a_block_start(p, unit, use);
-  }
+  const SizeClass c = __atomic_load_n(&unit.size_class, __ATOMIC_ACQUIRE);
+  if (c == kMosaicClass) return check_mosaic_block(p, unit, use);
+  if (kChecked || !unit.starts_block(p, kBlockStartMultiplier[c])) check_block_geometry(p, unit, c, use);
   // A parked block (slab_pages.h) is free, its page purged: its mark is gone
   // with the page, but the slab's page mask still tells.
-  if (block_is_parked(p) || has_freed_mark(p, unit.owner)) report_free_block(p, unit, use);
+  if ((kChecked && block_is_parked(p)) || has_freed_mark(p, unit.owner)) report_free_block(p, unit, use);
 }
 
 void free_small(void* p) {

@@ -91,10 +91,7 @@ HAKMEM_FAST_PATH void deallocate(void* p) noexcept {
       // Not a block's start, or freed already: the slow path says which
       // and stops.
       if (HAKMEM_UNLIKELY(has_freed_mark(p, h))) return deallocate_slow(p, kind);
-      const std::uint64_t multiplier = h->block_start_multipliers[c];
-      if (HAKMEM_UNLIKELY(reinterpret_cast<std::uintptr_t>(p) * multiplier - unit.scaled_origin >= multiplier)) {
-        return deallocate_slow(p, kind);
-      }
+      if (HAKMEM_UNLIKELY(!unit.starts_block(p, h->block_start_multipliers[c]))) return deallocate_slow(p, kind);
       set_freed_mark(p, h);
       Bin& b = h->bins[c];
       *static_cast<void**>(p) = b.head;

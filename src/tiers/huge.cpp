@@ -12,6 +12,7 @@
 #include "os/clock.h"
 #include "os/pages.h"
 #include "os/purge_batch.h"
+#include "tiers/address_space.h"
 #include "tiers/chunk_map.h"
 #include "tiers/heap_registry.h"
 #include "tiers/huge_arena.h"
@@ -76,9 +77,14 @@ void unmap_span(char* base, std::size_t bytes) {
 // How much address space a new span for this request takes: a shared span,
 // or exactly the block when it is big enough to have one of its own. With
 // hugetlb pages, which are populated when mapped, no more than the block.
-std::size_t span_bytes_for(std::size_t need, std::size_t alignment) {
+// The least a span for the request can be: the block and its alignment.
+std::size_t exact_span_bytes_for(std::size_t need, std::size_t alignment) {
   const std::size_t extra = alignment > kSuperSlabBytes ? alignment : 0;
-  const std::size_t exact = align_up(need + extra, kSuperSlabBytes);
+  return align_up(need + extra, kSuperSlabBytes);
+}
+
+std::size_t span_bytes_for(std::size_t need, std::size_t alignment) {
+  const std::size_t exact = exact_span_bytes_for(need, alignment);
   if (need > kHugeDedicatedAbove || config::options().huge_pages == os::HugePagePolicy::kHugetlb) return exact;
   return exact > kHugeSpanBytes ? exact : kHugeSpanBytes;
 }
@@ -135,7 +141,8 @@ void* remap_block(HugeSegment* seg, std::size_t need) {
   }
   bool moved = false;
   if (result == nullptr) {
-    const os::Region fresh = map_span(new_bytes, span->node);
+    os::Region fresh = map_span(new_bytes, span->node);
+    if (fresh.base == nullptr && release_unused_address_space()) fresh = map_span(new_bytes, span->node);
     if (fresh.base == nullptr) return nullptr;
     // The old range is unmarked first: the moment mremap frees it, the
     // kernel may hand it to another thread's new SuperSlab, whose mark must
@@ -192,9 +199,17 @@ void* allocate_block(std::size_t bytes, std::size_t room, std::size_t alignment,
     }
   }
   if (live == nullptr) {
-    const std::size_t span_bytes = span_bytes_for(need, alignment);
-    const os::Region region = map_span(span_bytes, node);
-    if (region.base == nullptr) return nullptr;
+    std::size_t span_bytes = span_bytes_for(need, alignment);
+    os::Region region = map_span(span_bytes, node);
+    if (region.base == nullptr) {
+      // Refused (an address-space limit, overcommit): a span of the block's
+      // own size, then once more after giving back what is mapped and not
+      // in use.
+      span_bytes = exact_span_bytes_for(need, alignment);
+      region = map_span(span_bytes, node);
+      if (region.base == nullptr && release_unused_address_space()) region = map_span(span_bytes, node);
+      if (region.base == nullptr) return nullptr;
+    }
     LockGuard guard(g_lock);
     HugeSegment* seg = g_arena.add_span(static_cast<char*>(region.base), span_bytes, region.backing, node,
                                         need > kHugeDedicatedAbove, now);

@@ -8,6 +8,7 @@
 #include "os/clock.h"
 #include "os/meta_arena.h"
 #include "os/pages.h"
+#include "tiers/address_space.h"
 #include "os/purge_batch.h"
 #include "tiers/chunk_map.h"
 #include "tiers/deferred_collapse.h"
@@ -121,6 +122,15 @@ void collapse_if_dense(SuperSlab& ss) {
 }
 
 SuperSlab* NodePool::take_fresh(Tier tier) {
+  if (SuperSlab* ss = take_fresh_in_batch_of(tier, kMaxBatch)) return ss;
+  // Refused (an address-space limit, overcommit): one SuperSlab alone,
+  // then once more after giving back what is mapped and not in use.
+  if (SuperSlab* ss = take_fresh_in_batch_of(tier, 1)) return ss;
+  if (!release_unused_address_space()) return nullptr;
+  return take_fresh_in_batch_of(tier, 1);
+}
+
+SuperSlab* NodePool::take_fresh_in_batch_of(Tier tier, std::uint32_t max_batch) {
   const os::HugePagePolicy policy = config::options().huge_pages;
   char* base = nullptr;
   os::Backing backing = os::Backing::kPlain;
@@ -129,11 +139,11 @@ SuperSlab* NodePool::take_fresh(Tier tier) {
     Reserve& reserve = reserves_[is_dense(tier) ? 1 : 0];
     if (reserve.left == 0) {
       // Batch size: as many as this reserve has handed out (its share of the
-      // pool doubles), from 1 to kMaxBatch. hugetlb pages are populated when
+      // pool doubles), from 1 to max_batch. hugetlb pages are populated when
       // mapped: one at a time.
       std::uint64_t batch = reserve.handed_out;
       if (batch < 1 || policy == os::HugePagePolicy::kHugetlb) batch = 1;
-      if (batch > kMaxBatch) batch = kMaxBatch;
+      if (batch > max_batch) batch = max_batch;
       numa::NodeId node = node_;
       const std::size_t bytes = batch * kSuperSlabBytes;
       // The advice, when due, covers the whole batch: one call.

@@ -110,6 +110,8 @@ class NodePool {
   // Formats the next SuperSlab of the dense or the sparse reserve, mapping
   // a new batch when it is empty.
   SuperSlab* take_fresh(Tier tier) HAKMEM_EXCLUDES(lock_);
+  // From the reserve, mapping a batch of up to max_batch when it is empty.
+  SuperSlab* take_fresh_in_batch_of(Tier tier, std::uint32_t max_batch) HAKMEM_EXCLUDES(lock_);
   // Unmaps both reserves.
   void release_reserves() HAKMEM_EXCLUDES(lock_);
   void unmap(SuperSlab* ss);

@@ -27,6 +27,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "base/attributes.h"
 #include "base/bits.h"
 #include "base/constants.h"
 #include "base/intrusive_list.h"
@@ -83,6 +84,13 @@ struct alignas(64) Slab {  // 64 bytes: the free path indexes the array with a s
   // is longer (an upper bound), parked = purge looks of the heap since the
   // last carve or free (up to kMosaicQuietLooks), free_list null.
   MosaicMap* mosaic = nullptr;
+
+  // Whether p starts a block of the slab, by its bin's block-start
+  // multiplier: one multiply, one subtraction, one compare. A pointer
+  // below the slab's first block may pass; the checked slow path bounds it.
+  HAKMEM_FAST_PATH bool starts_block(const void* p, std::uint64_t multiplier) const {
+    return reinterpret_cast<std::uintptr_t>(p) * multiplier - scaled_origin < multiplier;
+  }
 
   bool is_empty() const { return used == 0; }
   bool has_free_block() const { return free_list != nullptr || carved < capacity || parked != 0; }
