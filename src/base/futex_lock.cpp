@@ -30,16 +30,36 @@ HAKMEM_TLS std::uint32_t t_held_ranks = 0;
 
 }  // namespace
 
-void FutexLock::lock_contended() {
-  // Classic three-state futex mutex (Drepper, "Futexes Are Tricky", mutex 2).
-  std::uint32_t c = state_.exchange(kContended, std::memory_order_acquire);
-  while (c != kUnlocked) {
-    futex(&state_, FUTEX_WAIT, kContended);
-    c = state_.exchange(kContended, std::memory_order_acquire);
+void FutexLock::lock_contended(std::uint32_t mine) {
+  for (;;) {
+    std::uint32_t word = state_.load(std::memory_order_relaxed);
+    if (word == kUnlocked) {
+      // Taken with the waiters bit: others may be waiting still (nothing
+      // here can tell), and the unlock must wake one.
+      if (state_.compare_exchange_weak(word, mine | kWaitersBit, std::memory_order_acquire,
+                                       std::memory_order_relaxed)) {
+        return;
+      }
+      continue;
+    }
+    if ((word & kWaitersBit) == 0 &&
+        !state_.compare_exchange_weak(word, word | kWaitersBit, std::memory_order_relaxed, std::memory_order_relaxed)) {
+      continue;
+    }
+    futex(&state_, FUTEX_WAIT, word | kWaitersBit);
   }
 }
 
 void FutexLock::wake_one() { futex(&state_, FUTEX_WAKE, 1); }
+
+namespace detail {
+std::uint32_t read_thread_id() {
+  const int saved = errno;
+  const auto id = static_cast<std::uint32_t>(syscall(SYS_gettid));
+  errno = saved;
+  return id;
+}
+}  // namespace detail
 
 void FutexLock::record_acquire() {
   const std::uint32_t bit = 1u << static_cast<unsigned>(rank_);

@@ -16,11 +16,25 @@
 namespace hakmem {
 
 namespace detail {
-// Its address names the calling thread as a lock's holder.
-inline constinit HAKMEM_TLS char t_lock_holder_tag = 0;
-inline const void* this_thread_tag() { return &t_lock_holder_tag; }
+// The calling thread's id in lock words: its kernel thread id (at most
+// 2^22, so shifted left by one it fits a futex word, and never 0), read
+// once per thread. A fork child's thread has a new one: forget_thread_id()
+// makes the next lock read it again.
+inline constinit HAKMEM_TLS std::uint32_t t_lock_thread_id = 0;
+std::uint32_t read_thread_id();
+inline std::uint32_t this_thread_lock_id() {
+  std::uint32_t id = t_lock_thread_id;
+  if (HAKMEM_UNLIKELY(id == 0)) t_lock_thread_id = id = read_thread_id();
+  return id;
+}
+inline void forget_thread_id() { t_lock_thread_id = 0; }
 }  // namespace detail
 
+// The lock word names its holder: 0 when free, else the holder's id shifted
+// left by one, with the low bit set once another thread may be waiting. A
+// single atomic operation takes the lock and names the holder, and a single
+// one frees it, so that a signal handler that interrupts its thread
+// anywhere reads the truth about who holds it (lock_for_fork).
 class HAKMEM_CAPABILITY("mutex") FutexLock {
  public:
   explicit constexpr FutexLock(LockRank rank) : rank_(rank) {}
@@ -36,28 +50,25 @@ class HAKMEM_CAPABILITY("mutex") FutexLock {
   // way round a busy lock.
   bool try_lock() HAKMEM_TRY_ACQUIRE(true) {
     std::uint32_t expected = kUnlocked;
-    if (!state_.compare_exchange_strong(expected, kLocked, std::memory_order_acquire, std::memory_order_relaxed)) {
+    if (!state_.compare_exchange_strong(expected, my_word(), std::memory_order_acquire, std::memory_order_relaxed)) {
       return false;
     }
     check_rank_on_acquire();
-    holder_.store(detail::this_thread_tag(), std::memory_order_relaxed);
     return true;
   }
 
   // For fork handlers, which hold every lock at once, several of one rank.
   void lock_ignoring_rank() HAKMEM_ACQUIRE() {
+    const std::uint32_t mine = my_word();
     std::uint32_t expected = kUnlocked;
-    if (!state_.compare_exchange_strong(expected, kLocked, std::memory_order_acquire,
-                                        std::memory_order_relaxed)) {
-      lock_contended();
+    if (!state_.compare_exchange_strong(expected, mine, std::memory_order_acquire, std::memory_order_relaxed)) {
+      lock_contended(mine);
     }
-    holder_.store(detail::this_thread_tag(), std::memory_order_relaxed);
   }
 
   void unlock() HAKMEM_RELEASE() {
     note_release();
-    holder_.store(nullptr, std::memory_order_relaxed);
-    if (state_.exchange(kUnlocked, std::memory_order_release) == kContended) wake_one();
+    if ((state_.exchange(kUnlocked, std::memory_order_release) & kWaitersBit) != 0) wake_one();
   }
 
   // The fork handlers' pair. A fork() from a signal handler that interrupted
@@ -66,7 +77,7 @@ class HAKMEM_CAPABILITY("mutex") FutexLock {
   // holder is the forking thread: nobody else can change what it guards),
   // and the parent's unlock leaves it to the interrupted code.
   void lock_for_fork() HAKMEM_NO_THREAD_SAFETY_ANALYSIS {
-    if (holder_.load(std::memory_order_relaxed) == detail::this_thread_tag()) {
+    if ((state_.load(std::memory_order_relaxed) & ~kWaitersBit) == my_word()) {
       held_at_fork_ = true;
       return;
     }
@@ -83,7 +94,6 @@ class HAKMEM_CAPABILITY("mutex") FutexLock {
   // For the child after fork(): the lock's holder, if any, is gone.
   void reset_after_fork() HAKMEM_NO_THREAD_SAFETY_ANALYSIS {
     state_.store(kUnlocked, std::memory_order_relaxed);
-    holder_.store(nullptr, std::memory_order_relaxed);
     held_at_fork_ = false;
     note_release();
   }
@@ -92,10 +102,10 @@ class HAKMEM_CAPABILITY("mutex") FutexLock {
 
  private:
   static constexpr std::uint32_t kUnlocked = 0;
-  static constexpr std::uint32_t kLocked = 1;
-  static constexpr std::uint32_t kContended = 2;
+  static constexpr std::uint32_t kWaitersBit = 1;
 
-  HAKMEM_SLOW_PATH void lock_contended();
+  static std::uint32_t my_word() { return detail::this_thread_lock_id() << 1; }
+  HAKMEM_SLOW_PATH void lock_contended(std::uint32_t mine);
   void wake_one();
   // Lock-order checks: debug builds only, and inline so that release builds
   // pay no call for them.
@@ -109,8 +119,7 @@ class HAKMEM_CAPABILITY("mutex") FutexLock {
   void record_release();
 
   std::atomic<std::uint32_t> state_{kUnlocked};
-  std::atomic<const void*> holder_{nullptr};  // this_thread_tag() of the holder
-  bool held_at_fork_ = false;                  // lock_for_fork found it held by the forking thread
+  bool held_at_fork_ = false;  // lock_for_fork found it held by the forking thread
   const LockRank rank_;
 };
 

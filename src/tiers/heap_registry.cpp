@@ -256,6 +256,8 @@ void after_fork_parent() HAKMEM_NO_THREAD_SAFETY_ANALYSIS {
 }
 
 void after_fork_child() HAKMEM_NO_THREAD_SAFETY_ANALYSIS {
+  // The child's thread has a thread id of its own: its locks must name it.
+  hakmem::detail::forget_thread_id();
   os::meta_arena_reset_after_fork_child();
   os::purge_ring_reset_after_fork_child();
   numa::machine_topology_reset_after_fork_child();

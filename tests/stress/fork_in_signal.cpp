@@ -29,8 +29,16 @@ namespace {
 
 volatile sig_atomic_t g_forks = 0;
 volatile sig_atomic_t g_failed = 0;
+// Allocator calls the main thread has made, and how many it had made at the
+// last fork. A fork and its wait can take longer than the timer's period on
+// a loaded machine; a handler that forked at every tick regardless would
+// then starve the main thread, which must make progress between forks.
+volatile sig_atomic_t g_progress = 0;
+volatile sig_atomic_t g_progress_at_fork = -1;
 
 void on_timer(int) {
+  if (g_progress == g_progress_at_fork) return;
+  g_progress_at_fork = g_progress;
   const int saved = errno;
   const pid_t pid = fork();
   if (pid == 0) _exit(0);
@@ -57,8 +65,12 @@ void churn(std::vector<void*>& blocks) {
     void* p = std::malloc(static_cast<std::size_t>(i % 7 + 1) * 1000);
     if (p == nullptr) std::abort();
     blocks.push_back(p);
+    g_progress = g_progress + 1;
   }
-  for (void* p : blocks) std::free(p);
+  for (void* p : blocks) {
+    std::free(p);
+    g_progress = g_progress + 1;
+  }
   blocks.clear();
   std::free(huge);
   malloc_trim(0);
