@@ -9,6 +9,7 @@
 
 #include "numa/node_mask.h"
 #include "numa/placement.h"
+#include "os/fault_injection.h"
 
 namespace hakmem::numa {
 
@@ -17,6 +18,7 @@ namespace {
 // The raw syscall rather than libnuma's wrapper: libhakmem.so stays free of
 // libnuma at start-up.
 bool mbind_region(void* base, std::size_t bytes, int policy, const NodeMask& nodes) {
+  if (os::fault_due(os::Fault::kMbind)) return false;  // EPERM, errno kept as the real call keeps it
   const int saved = errno;
   const long r =
       syscall(SYS_mbind, base, bytes, policy, nodes.words(), static_cast<unsigned long>(NodeMask::kMaxNodes) + 1, 0);

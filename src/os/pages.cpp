@@ -11,6 +11,7 @@
 
 #include "base/bits.h"
 #include "base/constants.h"
+#include "os/fault_injection.h"
 #include "os/small_file.h"
 
 #ifndef MADV_COLLAPSE
@@ -41,6 +42,10 @@ constinit OsStats g_stats;
 
 void* raw_mmap(std::size_t bytes, int extra_flags) {
   g_stats.map_calls.inc();
+  if (fault_due((extra_flags & MAP_HUGETLB) != 0 ? Fault::kHugetlb : Fault::kMmap)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
   void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | extra_flags,
                    -1, 0);
   return p == MAP_FAILED ? nullptr : p;
@@ -53,6 +58,10 @@ bool raw_munmap(void* addr, std::size_t bytes) {
 
 bool raw_madvise(void* addr, std::size_t bytes, int advice) {
   g_stats.madvise_calls.inc();
+  if (fault_due(advice == MADV_COLLAPSE ? Fault::kCollapse : Fault::kMadvise)) {
+    errno = EAGAIN;
+    return false;
+  }
   return ::madvise(addr, bytes, advice) == 0;
 }
 
@@ -196,6 +205,8 @@ bool release(void* addr, std::size_t bytes) {
 void* remap(void* addr, std::size_t old_bytes, std::size_t new_bytes, void* target) {
   KeepErrno keep;
   g_stats.remap_calls.inc();
+  // Growth in place needs address space, as an mmap does.
+  if (target == nullptr && new_bytes > old_bytes && fault_due(Fault::kMmap)) return nullptr;
   void* p = target == nullptr
                 ? ::mremap(addr, old_bytes, new_bytes, 0)
                 : ::mremap(addr, old_bytes, new_bytes, MREMAP_MAYMOVE | MREMAP_FIXED, target);

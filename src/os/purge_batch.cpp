@@ -9,6 +9,7 @@
 #include <cerrno>
 
 #include "base/futex_lock.h"
+#include "os/fault_injection.h"
 #include "os/pages.h"
 #include "os/small_file.h"
 
@@ -41,7 +42,7 @@ bool ring_ready_locked() HAKMEM_REQUIRES(g_ring_lock) {
     // EPERM (disabled, seccomp), ENOSYS (no io_uring), ENOMEM (locked
     // memory limit on old kernels): all mean "use madvise".
     const bool ok = g_allowed.load(std::memory_order_relaxed) && sysctl_allows_uring() &&
-                    io_uring_queue_init(PurgeBatch::kMaxRanges, &g_ring, 0) == 0;
+                    !fault_due(Fault::kUringSetup) && io_uring_queue_init(PurgeBatch::kMaxRanges, &g_ring, 0) == 0;
     g_state = ok ? kReady : kUnavailable;
     errno = saved;
   }
