@@ -7,6 +7,8 @@ set -euo pipefail
 packages=(
   # build
   cmake ninja-build g++ pkg-config
+  # the fuzz pass: Clang with libFuzzer
+  clang libclang-rt-14-dev
   libnuma-dev libhwloc-dev liburing-dev
   libgtest-dev googletest libbenchmark-dev
   # what the tests run

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The test suite in one command (CI runs exactly this): installs the
 # dependencies, builds, runs every test, then builds the unit tests under
-# AddressSanitizer and UndefinedBehaviorSanitizer in build-asan and runs them.
-#   HAKMEM_SKIP_SANITIZERS=1  skips the sanitizer pass (quicker local runs)
+# AddressSanitizer and UndefinedBehaviorSanitizer in build-asan and runs
+# them, then runs each libFuzzer target for a short while (build-fuzz,
+# scripts/fuzz.sh).
+#   HAKMEM_SKIP_SANITIZERS=1  skips the sanitizer and fuzz passes (quicker local runs)
 #   BUILD_DIR                 the main build directory (default: build)
 # Exit status: the first failing pass's ctest status, else 0.
 set -euo pipefail
@@ -49,6 +51,13 @@ else
   UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1} \
     ctest --test-dir build-asan -L unit --output-on-failure -j"$jobs" || san_status=$?
   if [[ $status -eq 0 ]]; then status=$san_status; fi
+fi
+
+if [[ ${HAKMEM_SKIP_SANITIZERS:-0} != 1 ]]; then
+  echo "== running the fuzzers, ${HAKMEM_FUZZ_SECONDS:-20} s each ($(elapsed) so far) =="
+  fuzz_status=0
+  HAKMEM_FUZZ_SECONDS=${HAKMEM_FUZZ_SECONDS:-20} bash scripts/fuzz.sh || fuzz_status=$?
+  if [[ $status -eq 0 ]]; then status=$fuzz_status; fi
 fi
 
 if [[ $status -eq 0 ]]; then

@@ -175,7 +175,7 @@ void free_small(void* p) {
 // realloc only if glibc could have made it. A stack or global address, or
 // one at a mapping's start, would make glibc read a header that is not
 // there and crash without a word.
-void check_foreign_pointer(const void* p, Use use) {
+[[maybe_unused]] void check_foreign_pointer(const void* p, Use use) {
   const os::AddressFacts facts = os::classify_foreign_address(p);
   const char* what = use == Use::kFree ? "invalid free" : "realloc of an invalid pointer";
   Formatter f;
