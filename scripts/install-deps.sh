@@ -12,7 +12,7 @@ packages=(
   libnuma-dev libhwloc-dev liburing-dev
   libgtest-dev googletest libbenchmark-dev
   # what the tests run
-  python3 libpython3.11-testsuite git procps binutils postgresql
+  python3 libpython3.11-testsuite git procps binutils postgresql nodejs default-jre-headless
   # the allocators the benchmarks compare against
   libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0
   # the real programs the benchmarks run under each allocator (bench/run.py's
