@@ -10,7 +10,8 @@
 #include <string.h>
 
 #include <cstddef>
-#include <string_view>
+
+#include "case_program.h"
 
 namespace {
 
@@ -75,20 +76,6 @@ const Case kCases[] = {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 2) {
-    fprintf(stderr, "usage: %s NAME | --list\n", argv[0]);
-    return 2;
-  }
-  const std::string_view wanted = argv[1];
-  for (const Case& c : kCases) {
-    if (wanted == "--list") {
-      printf("%s\n", c.name);
-    } else if (wanted == c.name) {
-      printf("RESULT value=%zu\n", c.run());
-      return 0;
-    }
-  }
-  if (wanted == "--list") return 0;
-  fprintf(stderr, "%s: no case named '%s' (see --list)\n", argv[0], argv[1]);
-  return 2;
+  return hakmem::test_cases::case_program_main(argc, argv, kCases,
+                                               [](const Case& c) { printf("RESULT value=%zu\n", c.run()); });
 }
