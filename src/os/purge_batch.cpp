@@ -55,6 +55,58 @@ bool madvise_range(void* p, std::size_t n) {
   return purge(p, n);
 }
 
+// Submits the `count` prepared ranges and waits for every one submitted:
+// nothing may stay queued or in flight once the batch returns, since its
+// ranges then go back to their lists, and a MADV_DONTNEED that ran late
+// would wipe a block handed out meanwhile. A signal can end a wait early
+// (io_uring_enter then returns what it submitted, or -EINTR): the loops
+// carry on. Returns the ranges the ring purged, a bit each; the rest go
+// through madvise. A ring that fails otherwise is given up for good, after
+// its pending work is discarded.
+std::uint64_t submit_and_reap(unsigned count) HAKMEM_REQUIRES(g_ring_lock) {
+  const int saved = errno;
+  std::uint64_t done = 0;
+  unsigned queued = count;
+  unsigned in_flight = 0;
+  bool broken = false;
+  while (queued > 0) {
+    const int r = io_uring_submit(&g_ring);
+    if (r > 0) {
+      queued -= static_cast<unsigned>(r) < queued ? static_cast<unsigned>(r) : queued;
+      in_flight += static_cast<unsigned>(r);
+    } else if (r != -EINTR && r != -EAGAIN) {
+      broken = true;
+      break;
+    }
+  }
+  g_uring_submits.fetch_add(1, std::memory_order_relaxed);
+  while (in_flight > 0) {
+    io_uring_cqe* cqe = nullptr;
+    const int r = io_uring_wait_cqe(&g_ring, &cqe);
+    if (r == -EINTR || r == -EAGAIN) continue;
+    if (r < 0 || cqe == nullptr) {
+      broken = true;
+      break;
+    }
+    const auto i = static_cast<unsigned>(io_uring_cqe_get_data64(cqe));
+    // -EINVAL: a kernel without IORING_OP_MADVISE (before 5.6); the range
+    // goes through madvise.
+    if (i < count && cqe->res == 0) done |= std::uint64_t{1} << i;
+    io_uring_cqe_seen(&g_ring, cqe);
+    --in_flight;
+  }
+  if (broken) {
+    // Closing the ring drops what was never submitted; what was, the
+    // kernel finishes or cancels before the ring's memory goes.
+    io_uring_queue_exit(&g_ring);
+    g_ring = {};
+    g_state = kUnavailable;
+    done = 0;
+  }
+  errno = saved;
+  return done;
+}
+
 }  // namespace
 
 PurgeBatchStats purge_batch_stats() {
@@ -94,24 +146,7 @@ std::size_t PurgeBatch::submit() {
         io_uring_prep_madvise(sqe, ranges_[i].begin, static_cast<off_t>(ranges_[i].bytes), MADV_DONTNEED);
         io_uring_sqe_set_data64(sqe, i);
       }
-      // One io_uring_enter submits every range and waits for them all.
-      const int saved = errno;
-      const int submitted = io_uring_submit_and_wait(&g_ring, count_);
-      errno = saved;
-      g_uring_submits.fetch_add(1, std::memory_order_relaxed);
-      if (submitted > 0) {
-        io_uring_cqe* cqe = nullptr;
-        unsigned head = 0;
-        unsigned seen = 0;
-        io_uring_for_each_cqe(&g_ring, head, cqe) {
-          const auto i = static_cast<unsigned>(io_uring_cqe_get_data64(cqe));
-          ++seen;
-          // -EINVAL: a kernel without IORING_OP_MADVISE (before 5.6); the
-          // range goes through madvise below.
-          if (i < count_ && cqe->res == 0) done |= std::uint64_t{1} << i;
-        }
-        io_uring_cq_advance(&g_ring, seen);
-      }
+      done = submit_and_reap(count_);
     }
     g_ring_lock.unlock();
   }

@@ -3,7 +3,9 @@
 // and each way is counted.
 #include "os/purge_batch.h"
 
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -123,6 +125,53 @@ TEST(PurgeBatch, FallsBackToMadviseWhenUringIsOff) {
   const PurgeBatchStats before = purge_batch_stats();
   purge_ranges(8);
   EXPECT_EQ(purge_batch_stats().madvise_ranges - before.madvise_ranges, 8u);
+}
+
+}  // namespace
+}  // namespace hakmem::os
+
+namespace hakmem::os {
+namespace {
+
+void on_tick(int) {}
+
+// Signals that land while a batch waits for its completions must not leave
+// a purge in flight: the ranges are written again the moment the batch
+// returns, as a block handed out then would be, and a late MADV_DONTNEED
+// would zero what was written.
+TEST(PurgeBatch, NoPurgeOutlivesItsBatchUnderSignals) {
+  constexpr unsigned kRanges = PurgeBatch::kMaxRanges;
+  constexpr std::size_t kRangeBytes = 16 * 4096;
+  // A gap after each range keeps the ranges apart (adjacent ones merge).
+  const std::size_t bytes = 2 * kRanges * kRangeBytes;
+  auto* region = static_cast<unsigned char*>(mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  ASSERT_NE(region, MAP_FAILED);
+  struct sigaction sa {};
+  sa.sa_handler = on_tick;  // no SA_RESTART: waits end with EINTR
+  struct sigaction old {};
+  sigaction(SIGALRM, &sa, &old);
+  const itimerval every{{0, 20}, {0, 20}};
+  setitimer(ITIMER_REAL, &every, nullptr);
+  unsigned damaged_rounds = 0;
+  for (unsigned round = 0; round < 300; ++round) {
+    std::memset(region, 0x5a, bytes);
+    PurgeBatch batch;
+    for (unsigned i = 0; i < kRanges; ++i) ASSERT_TRUE(batch.add(region + 2 * i * kRangeBytes, kRangeBytes));
+    batch.submit();
+    std::memset(region, static_cast<int>(round % 200 + 1), bytes);
+    usleep(200);
+    for (std::size_t at = 0; at < bytes; at += 4096) {
+      if (region[at] != static_cast<unsigned char>(round % 200 + 1)) {
+        ++damaged_rounds;
+        break;
+      }
+    }
+  }
+  const itimerval off{};
+  setitimer(ITIMER_REAL, &off, nullptr);
+  sigaction(SIGALRM, &old, nullptr);
+  munmap(region, bytes);
+  EXPECT_EQ(damaged_rounds, 0u);
 }
 
 }  // namespace
