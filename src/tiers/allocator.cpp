@@ -105,8 +105,9 @@ HAKMEM_SLOW_PATH void check_mosaic_block(const void* p, const Slab& unit, Use us
   if (!mosaic_block_live(unit, p) || has_freed_mark(p, unit.owner)) report_free_block(p, unit, use);
 }
 
-// The slab's geometry says whether p starts a carved block of class c (a
-// division, and the slab's capacity); reports it if not. A mosaic's
+// The slab's geometry says whether p starts a block of class c (its offset
+// from the slab's first block, bounded by the slab's capacity); reports it
+// if not. A mosaic's
 // conversion may have changed the record since the caller read the class.
 HAKMEM_SLOW_PATH void check_block_geometry(const void* p, const Slab& unit, SizeClass c, Use use) {
   if (__atomic_load_n(&unit.size_class, __ATOMIC_ACQUIRE) == kMosaicClass) return check_mosaic_block(p, unit, use);
