@@ -13,6 +13,7 @@
 #include "os/address_kind.h"
 #include "os/libc_fallback.h"
 #include "os/pages.h"
+#include "tiers/address_space.h"
 #include "tiers/bootstrap.h"
 #include "tiers/huge.h"
 #include "tiers/mosaic.h"
@@ -395,8 +396,7 @@ std::size_t trim() {
     h->release_free_memory(true);
   }
   collect_idle_heaps(true);
-  for (std::uint32_t i = 0; i < node_pool_count(); ++i) node_pool(numa::NodeId{i}).decay(true);
-  huge_decay(true);
+  release_unused_address_space();
   const std::uint64_t purged = os.purged_bytes.get() - purged_before;
   const std::uint64_t mapped_after = os.mapped_bytes.get();
   return static_cast<std::size_t>(purged + (mapped_before > mapped_after ? mapped_before - mapped_after : 0));

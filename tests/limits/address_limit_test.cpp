@@ -31,7 +31,7 @@ long run_case(const char* name, const char* preload) {
     } else {
       unsetenv("LD_PRELOAD");
     }
-    execl(HAKMEM_ADDRESS_LIMIT_CASES, HAKMEM_ADDRESS_LIMIT_CASES, name, static_cast<char*>(nullptr));
+    execl(HAKMEM_CASES, HAKMEM_CASES, name, static_cast<char*>(nullptr));
     _exit(4);
   }
   close(fds[1]);

@@ -41,7 +41,7 @@ Outcome run_cases(const std::string& arg, const std::string& preload) {
   std::vector<char*> envp;
   for (std::string& s : env_strings) envp.push_back(s.data());
   envp.push_back(nullptr);
-  std::string program = HAKMEM_MISUSE_CASES;
+  std::string program = HAKMEM_CASES;
   std::string argument = arg;
   char* argv[] = {program.data(), argument.data(), nullptr};
 
