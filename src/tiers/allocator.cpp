@@ -258,6 +258,22 @@ void deallocate_slow(void* p, ChunkKind kind) noexcept {
 
 void flush_slow(ThreadHeap* h, std::size_t c) noexcept { h->flush_overflow(static_cast<SizeClass>(c)); }
 
+// The common remote free, kept short: check_small_block's tests as they go
+// when nothing is wrong, then free_remote. A thread without a heap, a mosaic
+// block or any failed test takes free_small, which says what is wrong.
+void free_other_heaps_block(void* p, ThreadHeap* h) noexcept {
+  const Slab& unit = SuperSlab::unit_slab(p);
+  ThreadHeap* owner = unit.owner;
+  const SizeClass c = __atomic_load_n(&unit.size_class, __ATOMIC_ACQUIRE);
+  if (HAKMEM_UNLIKELY(h == &g_unattached_heap || owner == nullptr || unit.state == Slab::State::kFree ||
+                      c == kMosaicClass || !unit.starts_block(p, kBlockStartMultiplier[c]) ||
+                      has_freed_mark(p, owner))) {
+    return free_small(p);
+  }
+  set_freed_mark(p, owner);
+  h->free_remote(owner, p, c);
+}
+
 void* allocate_zeroed(std::size_t count, std::size_t size) {
   std::size_t n = 0;
   if (__builtin_mul_overflow(count, size, &n)) return fail_enomem();

@@ -52,6 +52,7 @@ extern ChunkMap g_chunk_map;
 HAKMEM_SLOW_PATH void* allocate_slow(std::size_t n) noexcept;
 HAKMEM_SLOW_PATH void deallocate_slow(void* p, ChunkKind kind) noexcept;
 HAKMEM_SLOW_PATH void flush_slow(ThreadHeap* h, std::size_t c) noexcept;
+HAKMEM_SLOW_PATH void free_other_heaps_block(void* p, ThreadHeap* h) noexcept;
 
 // A block of class c from this thread's cache, or null when its bin is
 // empty (or the thread has no heap yet: its bins are the empty ones of the
@@ -100,6 +101,7 @@ HAKMEM_FAST_PATH void deallocate(void* p) noexcept {
       if (HAKMEM_UNLIKELY(b.count_free_over_capacity())) return flush_slow(h, c);
       return;
     }
+    return free_other_heaps_block(p, h);
   }
   return deallocate_slow(p, kind);
 }

@@ -351,11 +351,12 @@ void ThreadHeap::free_remote(ThreadHeap* owner, void* block, SizeClass c) {
   ClassState& cs = classes_[c];
   // Kept while the bin is less than half full: a thread that allocates the
   // class takes them back out, one that only frees it (a consumer) sends
-  // them home without a flush for every few frees.
-  if (cached_blocks(c) < cs.capacity / 2 && SuperSlab::unit_slab(block).size_class != kMosaicClass &&
-      SuperSlab::of(block)->node() == node_) {
+  // them home without a flush for every few frees. (The bin's room is its
+  // capacity less its cached blocks.)
+  Bin& b = bins[c];
+  if (b.room > static_cast<std::int64_t>(cs.capacity - cs.capacity / 2) &&
+      SuperSlab::unit_slab(block).size_class != kMosaicClass && SuperSlab::of(block)->node() == node_) {
     cs.foreign_kept.inc();
-    Bin& b = bins[c];
     *static_cast<void**>(block) = b.head;
     b.head = block;
     if (b.count_free_over_capacity()) flush_overflow(c);
