@@ -85,9 +85,8 @@ std::size_t padding_for(const HugeSegment* seg, std::size_t alignment) {
 }  // namespace
 
 HugeSegment* HugeArena::find_fit(std::size_t bytes, std::size_t alignment, numa::NodeId node) const {
-  const bool wants_dedicated = bytes > kHugeDedicatedAbove;
   return free_.best_fit(bytes, [&](const HugeSegment* s) {
-    return s->span->node == node && s->span->dedicated == wants_dedicated && padding_for(s, alignment) <= s->bytes - bytes;
+    return s->span->node == node && padding_for(s, alignment) <= s->bytes - bytes;
   });
 }
 

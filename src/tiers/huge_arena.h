@@ -38,8 +38,9 @@ class HugeArena {
                         bool dedicated, std::uint64_t now_ms);
 
   // The best-fitting free segment for `bytes` (a multiple of kHugeGranule)
-  // at `alignment` on `node`, or null. Dedicated spans are only used for
-  // requests that would get one of their own.
+  // at `alignment` on `node`, or null. Any free range serves any size, a
+  // dedicated span's too: two pools kept apart would each hold free memory
+  // the other's requests could use.
   HugeSegment* find_fit(std::size_t bytes, std::size_t alignment, numa::NodeId node) const;
 
   // Makes a live block of `bytes` at `alignment` out of the free segment

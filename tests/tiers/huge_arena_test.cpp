@@ -125,16 +125,19 @@ TEST_F(HugeArenaTest, ShrinkFreesTheTailAndMergesIt) {
   EXPECT_FALSE(rest->zeroed) << "the tail was written";
 }
 
-TEST_F(HugeArenaTest, RequestsStayOnTheirNodeAndDedicatedSpansOnTheirOwn) {
+TEST_F(HugeArenaTest, RequestsStayOnTheirNodeAndAnyFreeSpanServesAnySize) {
   add_shared(kBase, kNode1);
   EXPECT_EQ(arena.find_fit(kMiB, kHugeGranule, kNode0), nullptr);
   EXPECT_NE(arena.find_fit(kMiB, kHugeGranule, kNode1), nullptr);
   const std::size_t big = kHugeDedicatedAbove + 2 * kMiB;
-  EXPECT_EQ(arena.find_fit(big, kHugeGranule, kNode1), nullptr) << "shared spans are not for big blocks";
+  HugeSegment* shared = arena.find_fit(big, kHugeGranule, kNode1);
+  ASSERT_NE(shared, nullptr) << "a big block fits a shared span's free range";
+  EXPECT_FALSE(shared->span->dedicated);
   HugeSegment* own = arena.add_span(at(kBase + kHugeSpanBytes), big, os::Backing::kPlain, kNode1, true, 0);
   ASSERT_NE(own, nullptr);
-  EXPECT_EQ(arena.find_fit(big, kHugeGranule, kNode1), own);
-  EXPECT_NE(arena.find_fit(kMiB, kHugeGranule, kNode1)->span, own->span) << "nor dedicated ones for small";
+  EXPECT_EQ(arena.find_fit(big, kHugeGranule, kNode1), own) << "the best fit";
+  EXPECT_EQ(arena.find_fit(12 * kMiB, kHugeGranule, kNode1), own)
+      << "a free dedicated span serves a smaller block too, rather than a new range of a shared span";
 }
 
 TEST_F(HugeArenaTest, DirtyRangesArePurgedAfterTheDelayThenSpansReleased) {
