@@ -21,8 +21,10 @@
 // │   chunk_map().kind_of(p) -> unit's Slab -> owner == t_heap -> push bins[c]          │
 // │   ├─ p not a block's start, or freed mark set ──> deallocate_slow: report, abort   │
 // │   ├─ bin over capacity ───> ThreadHeap::flush_overflow: oldest half to the slabs   │
+// │   ├─ other owner ─────> free_other_heaps_block [SLOW] kept in bins[c] while it has │
+// │   │                     room, else batched home to owner->push_remote (inbox)      │
 // │   └─ deallocate_slow(p)                  [SLOW]                                     │
-// │        ├─ other owner ─────> owner->push_remote (lock-free inbox)                   │
+// │        ├─ small ───────────> free_small: says what misuse it is, else as above     │
 // │        ├─ huge ────────────> huge_free (to the reuse cache)                         │
 // │        ├─ bootstrap ───────> nothing (bootstrap blocks live forever)                │
 // │        └─ foreign ─────────> os::libc_free (glibc's own free)                       │
