@@ -120,6 +120,14 @@ HAKMEM_SLOW_PATH void check_block_geometry(const void* p, const Slab& unit, Size
   }
 }
 
+// The cheap tests a sound free or realloc passes: a live slab with an owner,
+// not a mosaic, p at a block's start by the multiply, no freed mark. False
+// says only that check_small_block must look closer.
+bool passes_cheap_block_tests(const void* p, const Slab& unit, SizeClass c) {
+  return unit.state != Slab::State::kFree && unit.owner != nullptr && c != kMosaicClass &&
+         unit.starts_block(p, kBlockStartMultiplier[c]) && !has_freed_mark(p, unit.owner);
+}
+
 // p must be the start of a carved block of the live slab whose unit record
 // is `unit`, and the block must not be free: what every build checks on a
 // free or resize that left the fast path (remote frees, a freed mark found,
@@ -128,6 +136,7 @@ HAKMEM_SLOW_PATH void check_block_geometry(const void* p, const Slab& unit, Size
 // fails; checked builds always do, and look for parked blocks too. Any
 // thread: the class is read as other threads' frees read it.
 void check_small_block(const void* p, const Slab& unit, Use use) {
+  if (!kChecked && passes_cheap_block_tests(p, unit, __atomic_load_n(&unit.size_class, __ATOMIC_ACQUIRE))) return;
   // A block of a slab already given back: freed twice (its slab emptied and
   // went), or never allocated; nothing left here can tell which.
   if (unit.state == Slab::State::kFree || unit.owner == nullptr) {
@@ -258,18 +267,14 @@ void deallocate_slow(void* p, ChunkKind kind) noexcept {
 
 void flush_slow(ThreadHeap* h, std::size_t c) noexcept { h->flush_overflow(static_cast<SizeClass>(c)); }
 
-// The common remote free, kept short: check_small_block's tests as they go
-// when nothing is wrong, then free_remote. A thread without a heap, a mosaic
+// The common remote free, kept short: the cheap block tests, then
+// free_remote. A thread without a heap, a mosaic
 // block or any failed test takes free_small, which says what is wrong.
 void free_other_heaps_block(void* p, ThreadHeap* h) noexcept {
   const Slab& unit = SuperSlab::unit_slab(p);
-  ThreadHeap* owner = unit.owner;
   const SizeClass c = __atomic_load_n(&unit.size_class, __ATOMIC_ACQUIRE);
-  if (HAKMEM_UNLIKELY(h == &g_unattached_heap || owner == nullptr || unit.state == Slab::State::kFree ||
-                      c == kMosaicClass || !unit.starts_block(p, kBlockStartMultiplier[c]) ||
-                      has_freed_mark(p, owner))) {
-    return free_small(p);
-  }
+  if (HAKMEM_UNLIKELY(h == &g_unattached_heap || !passes_cheap_block_tests(p, unit, c))) return free_small(p);
+  ThreadHeap* owner = unit.owner;
   set_freed_mark(p, owner);
   h->free_remote(owner, p, c);
 }
