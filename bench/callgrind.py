@@ -14,15 +14,27 @@ stubs, a few instructions.
 
     python3 bench/callgrind.py build                      # table on stdout, files in bench/results
     python3 bench/callgrind.py build --sizes 16,4096 --allocators hakmem,mimalloc
+    python3 bench/callgrind.py build --check              # hakmem against bench/golden/instructions.json
+    python3 bench/callgrind.py build --update-golden      # every allocator, written to the golden file
 
 Counts are deterministic for a given binary and library, unlike timings, so
 one run per cell is enough; a cell whose per-library count is not the larger
 part of the total is flagged. run.py calls measure() and section() to put
 the table in its report.
+
+The golden file (bench/golden/instructions.json) holds the reviewed counts:
+hakmem's per size, the peers' beside them, and the compiler and build type
+they were counted with. --check counts hakmem alone and fails when a size
+costs more than its golden count (plus a fraction of an instruction for the
+loop's rounding), or when the build's compiler or build type is not the
+golden file's, since the counts are only comparable for the same code
+generator; --update-golden recounts everything and rewrites the file after a
+change that moves the number on purpose.
 """
 
 import argparse
 import collections
+import json
 import os
 import re
 import shutil
@@ -36,6 +48,11 @@ import run as runner  # noqa: E402  (the allocator table and its resolution)
 
 SIZES = [16, 128, 4096]
 ITERS = 200_000
+GOLDEN = os.path.join(HERE, "golden", "instructions.json")
+# A pair's count is a difference of two whole-program totals over ITERS; it
+# moves by a few hundredths between identical builds (start-up's page
+# faults and clock reads), never by a whole instruction.
+GOLDEN_SLACK = 0.5
 
 _COST = re.compile(r"^[0-9+*-]")
 
@@ -203,6 +220,105 @@ def section(result):
     return out
 
 
+def build_toolchain(build):
+    """(compiler, build type) of a CMake build directory, from its cache and
+    the compiler's own --version line."""
+    cache = {}
+    try:
+        with open(os.path.join(build, "CMakeCache.txt")) as f:
+            for line in f:
+                name, sep, value = line.rstrip("\n").partition("=")
+                if sep:
+                    cache[name.split(":")[0]] = value
+    except OSError:
+        return None, None
+    compiler = cache.get("CMAKE_CXX_COMPILER")
+    version = None
+    if compiler:
+        try:
+            out = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=30).stdout
+            version = out.splitlines()[0].strip() if out else None
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+    return version or compiler, cache.get("CMAKE_BUILD_TYPE")
+
+
+def check_against_golden(result, golden, compiler, build_type):
+    """Lines saying how hakmem's counts compare with the golden file's, and
+    whether each holds. Returns (lines, failed)."""
+    lines, failed = [], False
+    if golden.get("compiler") != compiler or golden.get("build_type") != build_type:
+        return [f"golden counts are for {golden.get('compiler')!r}, {golden.get('build_type')}; this build is "
+                f"{compiler!r}, {build_type}: counts of different code generators do not compare. Count this "
+                f"toolchain's with --update-golden and review them."], True
+    want = golden["cells"]["hakmem"]
+    got = result["cells"].get("hakmem", {})
+    for size in result["sizes"]:
+        key = str(size)
+        if key not in want:
+            lines.append(f"{size} B: no golden count (add it with --update-golden)")
+            failed = True
+            continue
+        if key not in got:
+            lines.append(f"{size} B: not measured")
+            failed = True
+            continue
+        measured, reviewed = got[key]["per_pair"], want[key]
+        ok = measured <= reviewed + GOLDEN_SLACK
+        failed |= not ok
+        peers = ", ".join(f"{a} {c[key]:.1f}" for a, c in golden["cells"].items() if a != "hakmem" and key in c)
+        lines.append(f"{size} B: {measured:.1f} instructions per pair, golden {reviewed:.1f}: "
+                     f"{'holds' if ok else 'MORE THAN REVIEWED'}" + (f" (peers when counted: {peers})" if peers else ""))
+    return lines, failed
+
+
+def golden_from(result, compiler, build_type):
+    cells = {a: {s: round(c["per_pair"], 1) for s, c in sizes.items()} for a, sizes in result["cells"].items()}
+    return {"about": "instructions per warm malloc+free pair, whole program, bench/callgrind.py; "
+                     "reviewed numbers: --check fails when hakmem's exceed them",
+            "compiler": compiler, "build_type": build_type, "iters": result["iters"][0],
+            "sizes": result["sizes"], "cells": cells}
+
+
+def golden_mode(args, sizes):
+    """--check and --update-golden. Returns the exit status."""
+    build = os.path.abspath(args.build)
+    compiler, build_type = build_toolchain(build)
+    if compiler is None:
+        print(f"{build}: no CMakeCache.txt, not a build directory", file=sys.stderr)
+        return 2
+    wanted = args.allocators or ("hakmem" if args.check else None)
+    libs, allocs, _, error = runner.resolve_allocators(build, wanted, args.lib, list(runner.ALLOCATORS))
+    if error:
+        print(error, file=sys.stderr)
+        return 2
+    if "hakmem" not in allocs:
+        print("the golden counts are hakmem's: include hakmem in --allocators", file=sys.stderr)
+        return 2
+    result = measure(build, libs, allocs, sizes, args.iters)
+    if result["problems"]:
+        for p in result["problems"]:
+            print(f"problem: {p}", file=sys.stderr)
+        return 1
+    if args.update_golden:
+        os.makedirs(os.path.dirname(args.golden), exist_ok=True)
+        with open(args.golden, "w") as f:
+            json.dump(golden_from(result, compiler, build_type), f, indent=1)
+            f.write("\n")
+        print(f"written to {args.golden}")
+        return 0
+    try:
+        with open(args.golden) as f:
+            golden = json.load(f)
+    except (OSError, ValueError) as e:
+        print(f"{args.golden}: {e}", file=sys.stderr)
+        return 2
+    lines, failed = check_against_golden(result, golden, compiler, build_type)
+    for line in lines:
+        print(line)
+    return 1 if failed else 0
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -213,8 +329,16 @@ def main():
     p.add_argument("--iters", type=int, default=ITERS, help=f"N: pairs in the shorter run (default {ITERS})")
     p.add_argument("--out", default=os.path.join(HERE, "results"),
                    help="directory for callgrind-YYYY-MM-DD.md and .json (default bench/results)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--check", action="store_true",
+                      help="count hakmem only and fail if a size costs more than the golden file says")
+    mode.add_argument("--update-golden", action="store_true",
+                      help="count every allocator and write the golden file")
+    p.add_argument("--golden", default=GOLDEN, help=f"the golden file (default {os.path.relpath(GOLDEN)})")
     args = p.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
+    if args.check or args.update_golden:
+        return golden_mode(args, sizes)
     return runner.run_count_tool(
         args, "callgrind", lambda build, libs, allocs: measure(build, libs, allocs, sizes, args.iters), section)
 

@@ -13,6 +13,7 @@ packages=(
   libgtest-dev googletest libbenchmark-dev
   # what the tests run
   python3 libpython3.11-testsuite git procps binutils postgresql nodejs default-jre-headless
+  valgrind
   # the allocators the benchmarks compare against
   libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0
   # the real programs the benchmarks run under each allocator (bench/run.py's
