@@ -3,6 +3,8 @@
 // the node pool (acquiring or releasing a whole SuperSlab).
 #include "tiers/thread_heap.h"
 
+#include <algorithm>
+
 #include <cstring>
 #include <new>
 
@@ -46,7 +48,9 @@ void ThreadHeap::init(numa::NodeId node) {
     // on a megabyte it does not use.
     const std::size_t by_bytes = kBinBudgetBytes / bs;
     cs.max_capacity = static_cast<std::uint32_t>(by_bytes < kBinMaxBlocks ? by_bytes : kBinMaxBlocks);
-    const std::uint32_t initial = cs.max_capacity < kInitialCapacity ? cs.max_capacity : kInitialCapacity;
+    const std::size_t by_initial_bytes = bs < kInitialCapacityBytes ? kInitialCapacityBytes / bs : 1;
+    const std::uint32_t initial = static_cast<std::uint32_t>(
+        std::min<std::size_t>({cs.max_capacity, kInitialCapacity, by_initial_bytes}));
     if (!capacities_set) {
       initial_capacity_bytes_[budget_group(static_cast<SizeClass>(c))] += initial * bs;
       set_capacity(static_cast<SizeClass>(c), initial);

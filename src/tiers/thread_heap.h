@@ -162,7 +162,14 @@ class ThreadHeap {
   enum BudgetGroup : std::uint8_t { kTinyBudget, kBigBudget, kBudgetGroups };
   static constexpr std::size_t kHeapBudgetBytes[kBudgetGroups] = {2 * 1024 * 1024, 8 * 1024 * 1024};
   static BudgetGroup budget_group(SizeClass c) { return tier_of(c) == Tier::kTiny ? kTinyBudget : kBigBudget; }
+  // A class starts with this many blocks of capacity, or with as many as
+  // fill kInitialCapacityBytes where that is fewer (at least one): a refill
+  // links every block it takes into the bin, which writes one word in each,
+  // so a short program's first 4 KiB malloc would otherwise fault in
+  // sixteen pages for one block. A hot class doubles its capacity at each
+  // refill, so it reaches its working size in a few refills either way.
   static constexpr std::uint32_t kInitialCapacity = 16;
+  static constexpr std::size_t kInitialCapacityBytes = 4096;
   static constexpr std::uint32_t kGcEvents = 256;
   // Purge looks a class must stay unused across before its pages go: with
   // purge looks at least half the delay apart, it was idle for the delay.
